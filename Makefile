@@ -1,0 +1,58 @@
+# The sandbox's commands. `make demo` and `make test` need only Python 3.11+ on the machine:
+# the first run builds .venv from requirements.lock (pip + npm packages, no Docker, no apt).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install lock demo test bench lint format up down clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Build .venv: Python packages, Spark's AWS jars, the Kinesis emulator
+
+$(STAMP): pyproject.toml requirements.lock services/platform/kinesalite/package-lock.json
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed; found " + sys.version.split()[0] + " (set PYTHON=...)") if sys.version_info < (3, 11) else None'
+	@echo "==> creating $(VENV) and installing pinned packages (first run: a few minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip check
+	$(BIN)/sandbox setup
+	@touch $@
+
+lock: ## Re-resolve pyproject.toml's dependencies into requirements.lock
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet .
+	{ sed -n '1,2p' requirements.lock; .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^pipeline-sandbox'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock && rm -rf .venv-lock
+
+demo: install ## Start the local services and run the pipeline end to end
+	$(BIN)/sandbox up
+
+test: install ## Run the test suite against real local services (started and stopped by the tests)
+	$(BIN)/python -m pytest
+
+bench: install ## Run the benchmarks; JSON results land in bench-results/
+	$(BIN)/python -m tests.benchmarks
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+up: ## compose profile: start the stack with docker compose
+	docker compose up --detach --wait
+
+down: ## compose profile: stop the stack (named volumes keep the data)
+	docker compose down
+
+clean: ## Stop local services and delete .venv and .sandbox (all local data)
+	-$(BIN)/sandbox reset --yes
+	rm -rf $(VENV) bench-results

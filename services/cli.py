@@ -1,0 +1,45 @@
+"""The `sandbox` command: one entry point for every stage of the pipeline.
+
+Each role's package adds its commands through `register(app)`; settings are read once
+here and handed to the commands, which never read the environment themselves.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from services.platform import cli as platform_cli
+from services.platform.clients import prefect_environment
+from services.platform.logs import configure_logging
+from services.platform.settings import Profile, load_settings
+
+app = typer.Typer(
+    name="sandbox",
+    help="A local-first sandbox of a cloud data pipeline: Postgres -> S3 raw -> Iceberg -> warehouse -> marts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    profile: Annotated[
+        Profile | None, typer.Option(help="Override SANDBOX_PROFILE for this command.", show_default=False)
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")] = False,
+) -> None:
+    configure_logging(verbose)
+    settings = load_settings(**({"profile": profile} if profile else {}))
+    os.environ.update(prefect_environment(settings))  # for Prefect's own client in this process
+    ctx.obj = settings
+
+
+platform_cli.register(app)
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,169 @@
+"""`sandbox up/down/status/logs/reset/env/setup`: the platform's commands.
+
+The local profile starts the servers as processes; the compose profile hands over to
+`docker compose`; the aws profile has nothing to start (Terraform owns those resources).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.platform import toolchain
+from services.platform.catalog import catalog_properties
+from services.platform.clients import Role, postgres_credentials
+from services.platform.local import local_services
+from services.platform.settings import PROJECT_ROOT, Profile, Settings
+from services.platform.spark import spark_conf
+from services.platform.supervisor import ServiceError, ServiceStatus, Supervisor, tail
+
+console = Console(stderr=True)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.obj
+
+
+def _status_table(statuses: list[ServiceStatus]) -> Table:
+    table = Table("service", "url", "pid", "state")
+    colours = {"healthy": "green", "unhealthy": "yellow", "stopped": "red"}
+    for status in statuses:
+        state = f"[{colours[status.state]}]{status.state}[/]"
+        table.add_row(status.name, status.url, str(status.pid or "-"), state)
+    return table
+
+
+def _compose(*args: str) -> None:
+    if shutil.which("docker") is None:
+        raise typer.BadParameter("the compose profile needs Docker; `docker` is not on PATH")
+    subprocess.run(["docker", "compose", *args], cwd=PROJECT_ROOT, check=True)
+
+
+def setup() -> None:
+    """Install what pip cannot: the AWS SDK jars for Spark and the Kinesis emulator's npm modules."""
+    with console.status("unpacking the AWS SDK jars for Spark"):
+        jars = toolchain.install_aws_jars()
+    console.print(f"Spark AWS jars: {jars}")
+    with console.status("installing kinesalite with npm ci"):
+        modules = toolchain.install_kinesalite()
+    console.print(f"kinesalite: {modules}")
+
+
+def up(ctx: typer.Context) -> None:
+    """Start every service that is not running and wait until each answers; running twice is a no-op."""
+    settings = _settings(ctx)
+    if settings.profile is Profile.COMPOSE:
+        _compose("up", "--detach", "--wait")
+        return
+    if not settings.runs_local_services:
+        console.print(f"profile {settings.profile}: the cloud services are managed by Terraform, nothing to start")
+        return
+    toolchain.install_kinesalite()
+    supervisor, statuses, started = Supervisor(settings.home), [], time.monotonic()
+    for spec in local_services(settings):
+        with console.status(f"starting {spec.name}"):
+            try:
+                statuses.append(supervisor.start(spec))
+            except ServiceError as error:
+                console.print(f"[red]error:[/] {error}")
+                raise typer.Exit(1) from error
+    console.print(_status_table(statuses))
+    console.print(f"all services healthy in {time.monotonic() - started:.1f} s; data in {settings.home}")
+
+
+def down(ctx: typer.Context) -> None:
+    """Stop the local services (data is kept; `sandbox reset` wipes it)."""
+    settings = _settings(ctx)
+    if settings.profile is Profile.COMPOSE:
+        _compose("down")
+        return
+    supervisor = Supervisor(settings.home)
+    for spec in reversed(local_services(settings)):
+        if supervisor.stop(spec):
+            console.print(f"stopped {spec.name}")
+
+
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list: name, url, pid, healthy.")] = False,
+) -> None:
+    """Show each local service: url, pid and whether it answers its health check."""
+    settings = _settings(ctx)
+    supervisor = Supervisor(settings.home)
+    statuses = [supervisor.status(spec) for spec in local_services(settings)]
+    if as_json:
+        typer.echo(json.dumps([s.as_dict() for s in statuses], indent=2))
+    else:
+        Console().print(_status_table(statuses))
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)
+
+
+def logs(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Argument(help="postgres, seaweedfs, kinesis, prefect-server or prefect-worker.")],
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines from the end.")] = 50,
+) -> None:
+    """Print the end of a local service's log."""
+    settings = _settings(ctx)
+    names = [spec.name for spec in local_services(settings)]
+    if service not in names:
+        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(names)}")
+    typer.echo(tail(Supervisor(settings.home).log_path(service), lines))
+
+
+def reset(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Stop the local services and delete all their data (the sandbox home folder)."""
+    settings = _settings(ctx)
+    if not yes:
+        typer.confirm(f"Delete {settings.home} and everything the services stored?", abort=True)
+    down(ctx)
+    shutil.rmtree(settings.home, ignore_errors=True)
+    console.print(f"removed {settings.home}")
+
+
+def env(ctx: typer.Context) -> None:
+    """Print shell exports that point psql, the aws cli, pyiceberg and pyspark at the sandbox."""
+    settings = _settings(ctx)
+    pg, aws = settings.postgres, settings.aws
+    user, password = postgres_credentials(settings, Role.APP)
+    exports = {
+        "PGHOST": pg.host,
+        "PGPORT": str(pg.port),
+        "PGDATABASE": pg.source_db,
+        "PGUSER": user,
+        "PGPASSWORD": password,
+        "AWS_REGION": aws.region,
+        "PREFECT_API_URL": settings.prefect.api_url,
+    }
+    if aws.access_key_id and aws.secret_access_key:
+        exports |= {
+            "AWS_ACCESS_KEY_ID": aws.access_key_id.get_secret_value(),
+            "AWS_SECRET_ACCESS_KEY": aws.secret_access_key.get_secret_value(),
+        }
+    if settings.s3.endpoint_url:
+        exports["AWS_ENDPOINT_URL_S3"] = settings.s3.endpoint_url
+    if settings.kinesis.endpoint_url:
+        exports["AWS_ENDPOINT_URL_KINESIS"] = settings.kinesis.endpoint_url
+    for key, value in catalog_properties(settings).items():
+        exports[f"PYICEBERG_CATALOG__LAKE__{key.upper().replace('.', '__').replace('-', '_')}"] = value
+    for key, value in exports.items():
+        typer.echo(f"export {key}={shlex.quote(value)}")
+    conf = " ".join(f"--conf {shlex.quote(f'{k}={v}')}" for k, v in spark_conf(settings).items())
+    typer.echo(f"# pyspark against the lake:\n# pyspark {conf}")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (setup, up, down, status, logs, reset, env):
+        app.command()(command)

@@ -1,0 +1,107 @@
+"""Client factories for Postgres, S3 and Kinesis: the only place stages get these clients from.
+
+Each factory reads the endpoint and credentials from `Settings`; an endpoint of None means
+"the real AWS endpoint" and credentials of None mean "the standard AWS credential chain",
+which is how the same stage code runs on every profile.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import psycopg
+from botocore.config import Config
+
+from services.platform.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_s3 import S3Client
+
+
+class Role(StrEnum):
+    """Postgres login roles, each allowed only what its stage needs."""
+
+    ADMIN = "admin"  # platform bootstrap only
+    APP = "app"  # the source application: writes the `source` database
+    REPLICATION = "replication"  # reads `source` and its replication slot
+    DBT = "dbt"  # owns the `warehouse` database
+    PREFECT = "prefect"  # the orchestrator's metadata database
+
+
+def postgres_credentials(settings: Settings, role: Role) -> tuple[str, str]:
+    pg = settings.postgres
+    user, password = {
+        Role.ADMIN: (pg.admin_user, pg.admin_password),
+        Role.APP: (pg.app_user, pg.app_password),
+        Role.REPLICATION: (pg.replication_user, pg.replication_password),
+        Role.DBT: (pg.dbt_user, pg.dbt_password),
+        Role.PREFECT: (pg.prefect_user, pg.prefect_password),
+    }[role]
+    return user, password.get_secret_value()
+
+
+def postgres_conninfo(settings: Settings, database: str, role: Role) -> str:
+    user, password = postgres_credentials(settings, role)
+    return psycopg.conninfo.make_conninfo(
+        host=settings.postgres.host,
+        port=settings.postgres.port,
+        dbname=database,
+        user=user,
+        password=password,
+        application_name="pipeline-sandbox",
+        connect_timeout=10,
+    )
+
+
+def postgres_connect(settings: Settings, database: str, role: Role, **kwargs: Any) -> psycopg.Connection:
+    """A psycopg 3 connection to one of the sandbox databases as one of its roles."""
+    return psycopg.connect(postgres_conninfo(settings, database, role), **kwargs)
+
+
+def aws_credentials(settings: Settings) -> dict[str, str]:
+    """Explicit keys for boto3, or {} to let boto3 use the standard credential chain."""
+    aws = settings.aws
+    if not (aws.access_key_id and aws.secret_access_key):
+        return {}
+    return {
+        "aws_access_key_id": aws.access_key_id.get_secret_value(),
+        "aws_secret_access_key": aws.secret_access_key.get_secret_value(),
+    }
+
+
+def _aws_client(service: str, endpoint_url: str | None, settings: Settings) -> Any:
+    config = Config(
+        retries={"max_attempts": 5, "mode": "standard"},
+        s3={"addressing_style": "path"} if endpoint_url else {},
+        # SeaweedFS and kinesalite answer quickly; a dead endpoint should fail fast, not hang.
+        connect_timeout=5,
+        read_timeout=60,
+    )
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=settings.aws.region,
+        config=config,
+        **aws_credentials(settings),
+    )
+
+
+def s3_client(settings: Settings) -> S3Client:
+    return _aws_client("s3", settings.s3.endpoint_url, settings)
+
+
+def kinesis_client(settings: Settings) -> KinesisClient:
+    return _aws_client("kinesis", settings.kinesis.endpoint_url, settings)
+
+
+def prefect_environment(settings: Settings) -> dict[str, str]:
+    """The variables Prefect's own client and server read, derived from our settings."""
+    return {
+        "PREFECT_API_URL": settings.prefect.api_url,
+        "PREFECT_HOME": str(settings.home / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": settings.prefect.api_url,
+    }

@@ -1,0 +1,27 @@
+"""Kinesis from kinesalite (npm), bound to 127.0.0.1, its streams kept in LevelDB."""
+
+from __future__ import annotations
+
+from services.platform import toolchain
+from services.platform.clients import kinesis_client
+from services.platform.settings import Settings, port_of
+from services.platform.supervisor import PortClaim, ServiceSpec
+
+
+def _ready(settings: Settings) -> bool:
+    kinesis_client(settings).list_streams(Limit=1)
+    return True
+
+
+def kinesis_service(settings: Settings) -> ServiceSpec:
+    url = settings.kinesis.endpoint_url or ""
+    port, data_dir = port_of(url), settings.home / "kinesis"
+    return ServiceSpec(
+        name="kinesis",
+        url=url,
+        argv=[str(toolchain.node_bin("node")), str(toolchain.KINESALITE_DIR / "server.js")],
+        ports=[PortClaim(port, "SANDBOX_KINESIS__ENDPOINT_URL")],
+        env={"KINESIS_HOST": "127.0.0.1", "KINESIS_PORT": str(port), "KINESIS_DATA_DIR": str(data_dir)},
+        ready=lambda: _ready(settings),
+        prepare=lambda: data_dir.mkdir(parents=True, exist_ok=True),
+    )

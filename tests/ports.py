@@ -1,0 +1,43 @@
+"""An isolated sandbox configuration: a temp home and free TCP ports, as SANDBOX_* variables.
+
+Used by the test session (conftest.py) and by the benchmarks, so neither touches a
+sandbox the user is running. SeaweedFS also needs each port + 10000 for gRPC.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from services.platform.supervisor import port_is_free
+
+GRPC_OFFSET = 10000
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports below the ephemeral range whose port + 10000 is free too."""
+    chosen: list[int] = []
+    for port in random.sample(range(15000, 22000), 2000):
+        if port_is_free(port) and port_is_free(port + GRPC_OFFSET) and port not in chosen:
+            chosen.append(port)
+            if len(chosen) == count:
+                return chosen
+    raise RuntimeError("no free ports between 15000 and 22000")
+
+
+def isolated_environment(home: Path, work_pool: str) -> dict[str, str]:
+    pg, s3, catalog, kinesis, prefect, master, volume, filer, admin = free_ports(9)
+    return {
+        "SANDBOX_PROFILE": "local",
+        "SANDBOX_HOME": str(home),
+        "SANDBOX_POSTGRES__PORT": str(pg),
+        "SANDBOX_S3__ENDPOINT_URL": f"http://127.0.0.1:{s3}",
+        "SANDBOX_CATALOG__URI": f"http://127.0.0.1:{catalog}",
+        "SANDBOX_KINESIS__ENDPOINT_URL": f"http://127.0.0.1:{kinesis}",
+        "SANDBOX_PREFECT__API_URL": f"http://127.0.0.1:{prefect}/api",
+        "SANDBOX_PREFECT__WORK_POOL": work_pool,
+        "SANDBOX_SEAWEEDFS__MASTER": str(master),
+        "SANDBOX_SEAWEEDFS__VOLUME": str(volume),
+        "SANDBOX_SEAWEEDFS__FILER": str(filer),
+        "SANDBOX_SEAWEEDFS__ADMIN": str(admin),
+    }
