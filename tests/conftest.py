@@ -59,6 +59,7 @@ def settings():
 def services(settings) -> Iterator[None]:
     """Start every local service once for the session (stopped in pytest_unconfigure)."""
     from services.platform import toolchain
+    from services.platform.bootstrap import create_platform_resources
     from services.platform.local import local_services
     from services.platform.supervisor import Supervisor
 
@@ -66,6 +67,7 @@ def services(settings) -> Iterator[None]:
     supervisor = Supervisor(settings.home)
     for spec in local_services(settings):
         supervisor.start(spec)
+    create_platform_resources(settings)
     yield
 
 

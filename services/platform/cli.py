@@ -18,14 +18,14 @@ from rich.console import Console
 from rich.table import Table
 
 from services.platform import toolchain
+from services.platform.bootstrap import create_platform_resources
 from services.platform.catalog import catalog_properties
 from services.platform.clients import Role, postgres_credentials
 from services.platform.local import local_services
+from services.platform.logs import console
 from services.platform.settings import PROJECT_ROOT, Profile, Settings
 from services.platform.spark import spark_conf
 from services.platform.supervisor import ServiceError, ServiceStatus, Supervisor, tail
-
-console = Console(stderr=True)
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -75,6 +75,8 @@ def up(ctx: typer.Context) -> None:
             except ServiceError as error:
                 console.print(f"[red]error:[/] {error}")
                 raise typer.Exit(1) from error
+    with console.status("creating buckets, stream and namespaces"):
+        create_platform_resources(settings)
     console.print(_status_table(statuses))
     console.print(f"all services healthy in {time.monotonic() - started:.1f} s; data in {settings.home}")
 

