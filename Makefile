@@ -30,8 +30,14 @@ lock: ## Re-resolve pyproject.toml's dependencies into requirements.lock
 	{ sed -n '1,2p' requirements.lock; .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^pipeline-sandbox'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf .venv-lock
 
-demo: install ## Start the local services and run the pipeline end to end
+DEMO_ORDERS ?= 100000
+DEMO_DATA   := seeds/generated/orders-$(DEMO_ORDERS)-seed-42
+
+demo: install ## Start the local services and run the pipeline end to end (DEMO_ORDERS=100000)
 	$(BIN)/sandbox up
+	$(BIN)/sandbox generate --orders $(DEMO_ORDERS) --seed 42
+	$(BIN)/sandbox load $(DEMO_DATA)
+	$(BIN)/sandbox tick --orders 200
 
 test: install ## Run the test suite against real local services (started and stopped by the tests)
 	$(BIN)/python -m pytest

@@ -20,7 +20,7 @@ def _timed_up(env: dict[str, str]) -> float:
 
 
 def run() -> dict[str, object]:
-    with isolated_sandbox("platform") as env:
+    with isolated_sandbox("platform") as (_, env):
         cold = _timed_up(env)  # initdb, Prefect's migrations, first SeaweedFS start
         sandbox(env, "down")
         warm = _timed_up(env)

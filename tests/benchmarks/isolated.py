@@ -1,4 +1,4 @@
-"""A throwaway sandbox for one benchmark: temp home, free ports, services started and stopped."""
+"""A throwaway sandbox for one benchmark: temp home, free ports, services stopped and deleted after."""
 
 from __future__ import annotations
 
@@ -13,24 +13,45 @@ from pathlib import Path
 
 import psutil
 
+from services.platform.local import local_services
+from services.platform.settings import Settings, load_settings
+from services.platform.supervisor import Supervisor
 from tests.ports import isolated_environment
 
 
 @contextmanager
-def isolated_sandbox(name: str) -> Iterator[dict[str, str]]:
-    """Yield the environment of a fresh sandbox; stop its services and delete it afterwards."""
+def isolated_sandbox(name: str) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """Point this process (and any `sandbox` it runs) at a fresh sandbox; yield its settings and env."""
     home = Path(tempfile.mkdtemp(prefix=f"sandbox-bench-{name}-"))
-    env = {**os.environ, **isolated_environment(home, work_pool=f"bench-{name}")}
+    variables = isolated_environment(home, work_pool=f"bench-{name}")
+    saved = {key: os.environ.get(key) for key in variables}
+    os.environ.update(variables)
+    settings = load_settings()
     try:
-        yield env
+        yield settings, dict(os.environ)
     finally:
-        sandbox(env, "down", check=False)
+        supervisor = Supervisor(settings.home)
+        for spec in reversed(local_services(settings)):
+            supervisor.stop(spec)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         shutil.rmtree(home, ignore_errors=True)
 
 
-def sandbox(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def start(settings: Settings, *names: str) -> None:
+    """Start only the named local services (a benchmark needs no more)."""
+    supervisor = Supervisor(settings.home)
+    for spec in local_services(settings):
+        if spec.name in names:
+            supervisor.start(spec)
+
+
+def sandbox(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args], env=env, check=check, capture_output=True, text=True
+        [sys.executable, "-m", "services.cli", *args], env=env, check=True, capture_output=True, text=True
     )
 
 

@@ -1,0 +1,36 @@
+"""`sandbox generate / load / tick` end to end as a user runs them, against the session's source database."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def sandbox(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_generate_load_tick_from_the_command_line(services, tmp_path: Path) -> None:
+    folder = tmp_path / "cli-data"
+    generated = sandbox("generate", "--orders", "200", "--seed", "3", "--out", str(folder))
+    assert generated.returncode == 0, generated.stderr
+    assert re.search(r"generated customers 40, addresses \d+, products 50, orders 200, .* -> ", generated.stderr)
+
+    loaded = sandbox("load", str(folder))
+    assert loaded.returncode == 0, loaded.stderr
+    assert "loaded customers 40," in loaded.stderr and "orders 200" in loaded.stderr
+
+    again = sandbox("load", str(folder))
+    assert again.returncode == 0 and "was loaded before" in again.stderr
+
+    ticked = sandbox("tick", "--orders", "10", "--seed", "1")
+    assert ticked.returncode == 0, ticked.stderr
+    assert re.search(r"tick in [\d.]+ s: inserted: .*orders 10.*; updated: .*; deleted: .*orders \d+", ticked.stderr)
+
+
+def test_a_bad_folder_is_a_clear_error(services, tmp_path: Path) -> None:
+    result = sandbox("load", str(tmp_path))
+    assert result.returncode == 1
+    assert f"nothing was changed: {tmp_path}/customers.csv: file not found" in result.stderr
