@@ -94,6 +94,17 @@ class Scale:
         return min(5000, max(50, self.orders // 200))
 
 
+def _order_set_built_lists(fake: Faker) -> None:
+    """Sort the value lists some Faker locales build from a set (it_IT's `cities`).
+
+    A set's order follows Python's per-process string hashing, so without this the same seed
+    gives other cities in another process, and generated files would differ between runs.
+    """
+    for provider in fake.get_providers():
+        if isinstance(getattr(provider, "cities", None), list):
+            provider.cities = sorted(provider.cities)
+
+
 class PeoplePools:
     """Per-locale pools of Faker values; rows sample from them (fast, deterministic)."""
 
@@ -104,6 +115,7 @@ class PeoplePools:
         for index, locale in enumerate(locales):
             fake = Faker(locale)
             fake.seed_instance(seed * 1000 + index)
+            _order_set_built_lists(fake)
             self.pools.append({field: np.array([getattr(fake, field)() for _ in range(size)]) for field in self.FIELDS})
 
     def sample(self, rng: np.random.Generator, locale_index: np.ndarray, field: str) -> np.ndarray:

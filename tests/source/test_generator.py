@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +24,30 @@ def test_same_seed_and_scale_give_identical_bytes(tmp_path: Path) -> None:
     write_csvs(generate_dataset(500, 11), second)
     for table in TABLES:
         assert (first / csv_name(table)).read_bytes() == (second / csv_name(table)).read_bytes(), table
+
+
+def test_separate_processes_write_identical_bytes(tmp_path: Path) -> None:
+    """Two runs of the CLI with different string-hash seeds (as two shells would have) agree."""
+    for name, hash_seed in (("a", "1"), ("b", "2")):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "generate",
+                "--orders",
+                "1000",
+                "--seed",
+                "5",
+                "--out",
+                str(tmp_path / name),
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )
+    for table in TABLES:
+        assert (tmp_path / "a" / csv_name(table)).read_bytes() == (tmp_path / "b" / csv_name(table)).read_bytes(), table
 
 
 def test_another_seed_gives_other_data(tmp_path: Path) -> None:
