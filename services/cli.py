@@ -15,6 +15,7 @@ from services.platform import cli as platform_cli
 from services.platform.clients import prefect_environment
 from services.platform.logs import configure_logging
 from services.platform.settings import Profile, load_settings
+from services.replication import cli as replication_cli
 from services.source import cli as source_cli
 
 app = typer.Typer(
@@ -42,6 +43,7 @@ def main(
 
 platform_cli.register(app)
 source_cli.register(app)
+replication_cli.register(app)
 
 if __name__ == "__main__":
     app()

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.ports import isolated_environment
@@ -69,6 +71,37 @@ def services(settings) -> Iterator[None]:
         supervisor.start(spec)
     create_platform_resources(settings)
     yield
+
+
+@pytest.fixture(scope="session")
+def small_csvs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 orders' worth of CSVs (seed 7), generated once; copy before changing them."""
+    from services.source.generator import generate_dataset, write_csvs
+
+    folder = tmp_path_factory.mktemp("csv") / "orders-300-seed-7"
+    write_csvs(generate_dataset(300, 7), folder)
+    return folder
+
+
+@pytest.fixture
+def scratch_source(settings, services) -> Iterator[psycopg.Connection]:
+    """A fresh, migrated source database owned by the app role (with its replication slots, dropped afterwards)."""
+    from services.platform.clients import Role, postgres_connect
+    from services.source.schema import apply_migrations
+
+    name = f"scratch_{uuid.uuid4().hex[:10]}"
+    with postgres_connect(settings, "postgres", Role.ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" OWNER "{settings.postgres.app_user}"')
+    try:
+        with postgres_connect(settings, name, Role.APP) as conn:
+            apply_migrations(conn)
+            yield conn
+    finally:
+        with postgres_connect(settings, "postgres", Role.ADMIN, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s", (name,)
+            )
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

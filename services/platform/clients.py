@@ -43,8 +43,10 @@ def postgres_credentials(settings: Settings, role: Role) -> tuple[str, str]:
     return user, password.get_secret_value()
 
 
-def postgres_conninfo(settings: Settings, database: str, role: Role) -> str:
+def postgres_conninfo(settings: Settings, database: str, role: Role, replication: bool = False) -> str:
+    """`replication=True` opens a walsender connection (for CREATE_REPLICATION_SLOT)."""
     user, password = postgres_credentials(settings, role)
+    extra = {"replication": "database"} if replication else {}
     return psycopg.conninfo.make_conninfo(
         host=settings.postgres.host,
         port=settings.postgres.port,
@@ -53,12 +55,15 @@ def postgres_conninfo(settings: Settings, database: str, role: Role) -> str:
         password=password,
         application_name="pipeline-sandbox",
         connect_timeout=10,
+        **extra,
     )
 
 
-def postgres_connect(settings: Settings, database: str, role: Role, **kwargs: Any) -> psycopg.Connection:
+def postgres_connect(
+    settings: Settings, database: str, role: Role, replication: bool = False, **kwargs: Any
+) -> psycopg.Connection:
     """A psycopg 3 connection to one of the sandbox databases as one of its roles."""
-    return psycopg.connect(postgres_conninfo(settings, database, role), **kwargs)
+    return psycopg.connect(postgres_conninfo(settings, database, role, replication), **kwargs)
 
 
 def aws_credentials(settings: Settings) -> dict[str, str]:

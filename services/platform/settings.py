@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +83,15 @@ class KinesisSettings(BaseModel):
     endpoint_url: str | None
     stream: str = "clickstream"
     shards: int = 2
+
+
+class ReplicationSettings(BaseModel):
+    """Change data capture from the source database to the raw zone."""
+
+    publication: str = "shop_cdc"  # created by the source's migrations
+    slot: str = Field("sandbox_raw", pattern=r"^[a-z0-9_]{1,63}$")
+    batch_changes: int = 50_000  # changes read from the slot per batch (batches end on a commit)
+    follow_interval_seconds: float = 0.5  # how often `--follow` polls an idle slot
 
 
 class PrefectSettings(BaseModel):
@@ -160,6 +169,7 @@ class Settings(BaseSettings):
     s3: S3Settings
     catalog: CatalogSettings
     kinesis: KinesisSettings
+    replication: ReplicationSettings = ReplicationSettings()
     prefect: PrefectSettings
     spark: SparkSettings = SparkSettings()
     seaweedfs: SeaweedFSPorts = SeaweedFSPorts()

@@ -1,0 +1,51 @@
+"""`sandbox replicate`: change data capture from the source database to the S3 raw zone."""
+
+from __future__ import annotations
+
+import signal
+from typing import Annotated
+
+import typer
+
+from services.platform.logs import console
+from services.platform.settings import Settings
+from services.replication.native import NativeEngine, ReplicationError
+from services.replication.raw_zone import Manifest, format_lsn
+
+
+def _report(manifest: Manifest) -> None:
+    tables = ", ".join(f"{name} {files.rows:,}" for name, files in manifest.tables.items())
+    console.print(
+        f"{manifest.kind} batch {manifest.batch_id}: {manifest.rows:,} rows, {manifest.bytes / 1e6:.1f} MB "
+        f"up to LSN {format_lsn(manifest.end_lsn)} ({tables})"
+    )
+
+
+def replicate(
+    ctx: typer.Context,
+    follow: Annotated[
+        bool, typer.Option("--follow/--once", help="Keep replicating until Ctrl-C, or drain what is pending and exit.")
+    ] = False,
+    resync: Annotated[bool, typer.Option(help="Take a new snapshot (after the slot was lost).")] = False,
+) -> None:
+    """Replicate the source database to s3://<raw bucket>/<database>/: a snapshot once, then every change."""
+    settings: Settings = ctx.obj
+    engine = NativeEngine(settings)
+    try:
+        if follow:
+            stopping = []
+            signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+            signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+            result = engine.follow(lambda: bool(stopping), _report)
+        else:
+            with console.status("replicating"):
+                result = engine.run_once(_report, resync=resync)
+    except ReplicationError as error:
+        console.print(f"[red]replication stopped:[/] {error}")
+        raise typer.Exit(1) from error
+    lag = f"; lag {result.lag_seconds:.2f} s" if result.lag_seconds is not None else ""
+    console.print(f"replicated {result.summary()}{lag}" if result.batches else "nothing pending: raw is up to date")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(replicate)

@@ -1,0 +1,374 @@
+"""The native replication engine: Postgres logical replication -> the S3 raw zone, exactly once.
+
+1. **Snapshot.** The slot is created over a replication connection with an exported
+   snapshot; every published table is copied inside that snapshot, so the snapshot holds
+   exactly the changes before the slot's consistent point and the slot exactly those after.
+2. **Changes.** Batches of whole transactions are peeked from the slot
+   (`pg_logical_slot_peek_binary_changes`, pgoutput), written as Parquet, then committed by
+   their manifest; only then is the slot advanced. The last manifest is the checkpoint: a
+   rerun after a crash at any point skips what a manifest already holds and rewrites
+   unmanifested files under the same keys, so nothing is lost or doubled.
+
+`step` is called with the name of each point between writes ("snapshot_files",
+"batch_files", "manifest", "advanced"): tests use it to kill the process there.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from psycopg import sql
+
+from services.platform.clients import Role, postgres_connect, s3_client
+from services.platform.settings import Settings
+from services.replication.pgoutput import UNCHANGED, Begin, Change, Commit, Relation, Truncate, decode
+from services.replication.raw_zone import (
+    META_FIELDS,
+    Manifest,
+    RawZone,
+    TableFiles,
+    batch_id,
+    format_lsn,
+    now_utc,
+    parse_lsn,
+)
+from services.replication.types import ColumnType, TextValues, check_supported
+
+log = logging.getLogger(__name__)
+Progress = Callable[[Manifest], None]
+
+
+class ReplicationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    schema: str
+    name: str
+    columns: tuple[ColumnType, ...]
+
+
+@dataclass
+class ReplicationResult:
+    batches: list[Manifest] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(b.rows for b in self.batches)
+
+    @property
+    def megabytes(self) -> float:
+        return sum(b.bytes for b in self.batches) / 1e6
+
+    @property
+    def lag_seconds(self) -> float | None:
+        """The longest wait of a change in this run: its batch's commit to S3 minus its commit in Postgres."""
+        lags = [
+            (datetime.fromisoformat(b.created_at) - datetime.fromisoformat(b.first_commit_at)).total_seconds()
+            for b in self.batches
+            if b.first_commit_at
+        ]
+        return max(lags, default=None)
+
+    def summary(self) -> str:
+        return f"{len(self.batches)} batches, {self.rows:,} rows, {self.megabytes:.1f} MB in {self.seconds:.1f} s"
+
+
+def _no_step(point: str) -> None:
+    """Default for `step`: nothing happens between writes."""
+
+
+class NativeEngine:
+    def __init__(self, settings: Settings, database: str | None = None, step: Callable[[str], None] = _no_step) -> None:
+        self.settings = settings
+        self.database = database or settings.postgres.source_db
+        self.slot = settings.replication.slot
+        self.publication = settings.replication.publication
+        self.raw = RawZone(s3_client(settings), settings.s3.raw_bucket, source=self.database)
+        self.step = step
+
+    def _connect(self, **kwargs: object) -> psycopg.Connection:
+        conn = postgres_connect(self.settings, self.database, Role.REPLICATION, **kwargs)
+        conn.execute("SET TIME ZONE 'UTC'")
+        return conn
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def run_once(self, progress: Progress | None = None, resync: bool = False) -> ReplicationResult:
+        """Snapshot if never done (or `resync`), then replicate every pending change."""
+        started, result, report = time.monotonic(), ReplicationResult(), progress or (lambda manifest: None)
+        committed = self.raw.manifests()
+        with self._connect(autocommit=True) as conn:
+            tables = self._published_tables(conn)
+            if resync or not any(m.kind == "snapshot" for m in committed):
+                committed.append(self._snapshot(conn, tables))
+                result.batches.append(committed[-1])
+                report(committed[-1])
+            checkpoint = committed[-1].end_lsn
+            self._advance(conn, checkpoint)
+            values = TextValues(conn)
+            while batch := self._next_batch(conn, checkpoint, values):
+                result.batches.append(batch)
+                report(batch)
+                checkpoint = batch.end_lsn
+                self._advance(conn, checkpoint)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def follow(self, should_stop: Callable[[], bool], progress: Progress | None = None) -> ReplicationResult:
+        """Replicate continuously until `should_stop()`; logs the lag of every batch."""
+        total = ReplicationResult()
+        while not should_stop():
+            result = self.run_once(progress)
+            total.batches += result.batches
+            if result.lag_seconds is not None:
+                log.info("replicated %s; lag %.2f s", result.summary(), result.lag_seconds)
+            if not result.batches:
+                time.sleep(self.settings.replication.follow_interval_seconds)
+        return total
+
+    # -- the source ----------------------------------------------------------------------------
+
+    def _published_tables(self, conn: psycopg.Connection) -> list[SourceTable]:
+        rows = conn.execute(
+            "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s ORDER BY 1, 2",
+            (self.publication,),
+        ).fetchall()
+        if not rows:
+            raise ReplicationError(
+                f"publication {self.publication!r} is missing or empty in database {self.database!r}; "
+                "the source's migrations create it (`sandbox load` or `sandbox tick` apply them)"
+            )
+        tables = []
+        for schema, name in rows:
+            identity, has_key = conn.execute(
+                "SELECT c.relreplident, EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
+                " FROM pg_class c WHERE c.oid = %s::regclass",
+                (f"{schema}.{name}",),
+            ).fetchone()
+            if not has_key and identity != "f":
+                raise ReplicationError(
+                    f"table {schema}.{name} has no primary key, so its updates and deletes cannot be identified; "
+                    f"add a primary key or run ALTER TABLE {schema}.{name} REPLICA IDENTITY FULL"
+                )
+            columns = tuple(
+                ColumnType(*row)
+                for row in conn.execute(
+                    "SELECT attname, atttypid::int, atttypmod FROM pg_attribute"
+                    " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                    (f"{schema}.{name}",),
+                )
+            )
+            check_supported(f"{schema}.{name}", list(columns))
+            tables.append(SourceTable(schema, name, columns))
+        return tables
+
+    def _slot_exists(self, conn: psycopg.Connection) -> bool:
+        return (
+            conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)).fetchone() is not None
+        )
+
+    def _advance(self, conn: psycopg.Connection, lsn: int) -> None:
+        if not self._slot_exists(conn):
+            raise ReplicationError(
+                f"replication slot {self.slot!r} is gone, but the raw zone holds changes up to {format_lsn(lsn)}: "
+                "changes made since are lost to the slot. Resync with `sandbox replicate --resync`, which takes "
+                "a new snapshot (then rebuild downstream tables with `sandbox lakehouse --full-refresh`)"
+            )
+        conn.execute(
+            "SELECT pg_replication_slot_advance(%s, %s::pg_lsn) FROM pg_replication_slots"
+            " WHERE slot_name = %s AND confirmed_flush_lsn < %s::pg_lsn",
+            (self.slot, format_lsn(lsn), self.slot, format_lsn(lsn)),
+        )
+
+    # -- the snapshot ---------------------------------------------------------------------------
+
+    def _snapshot(self, conn: psycopg.Connection, tables: list[SourceTable]) -> Manifest:
+        if self._slot_exists(conn):  # an unfinished or replaced snapshot: its slot's start is unusable
+            log.warning("dropping slot %s to take a new snapshot", self.slot)
+            conn.execute("SELECT pg_drop_replication_slot(%s)", (self.slot,))
+        with self._connect(replication=True, autocommit=True) as walsender:
+            _, point, snapshot_name, _ = walsender.execute(
+                sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')").format(
+                    sql.Identifier(self.slot)
+                )
+            ).fetchone()
+            lsn, taken_at = parse_lsn(point), now_utc()
+            manifest = Manifest(batch_id(lsn, "snapshot"), "snapshot", self.database, lsn, lsn, taken_at.isoformat())
+            with self._connect() as reader:
+                reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                reader.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name)))
+                for table in tables:
+                    manifest.tables[table.name] = self._copy_table(reader, table, manifest, taken_at)
+                    log.info("snapshot of %s.%s: %s rows", table.schema, table.name, manifest.tables[table.name].rows)
+        self.step("snapshot_files")
+        self.raw.commit(manifest)
+        self.step("manifest")
+        return manifest
+
+    def _copy_table(self, conn: psycopg.Connection, table: SourceTable, manifest: Manifest, at: datetime) -> TableFiles:
+        """COPY one table as CSV to a temp file, let Arrow parse it, upload it as Parquet."""
+        names = [c.name for c in table.columns]
+        query = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT csv)").format(
+            sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(table.schema, table.name)
+        )
+        column_types = {c.name: (pa.string() if c.parsed_per_value else c.arrow) for c in table.columns}
+        values = TextValues(conn)
+        key = self.raw.file_key(table.name, manifest.batch_id, 0)
+        with tempfile.TemporaryDirectory() as scratch:
+            csv_path, parquet_path = Path(scratch) / "table.csv", Path(scratch) / "table.parquet"
+            with csv_path.open("wb") as out, conn.cursor() as cursor, cursor.copy(query) as copy:
+                for chunk in copy:
+                    out.write(chunk)
+            schema = pa.schema([pa.field(c.name, c.arrow) for c in table.columns] + list(META_FIELDS))
+            rows = 0
+            with pq.ParquetWriter(parquet_path, schema, compression="zstd") as writer:
+                for batch in _csv_batches(csv_path, names, column_types):
+                    arrays = [
+                        pa.array([values.convert(c, v) for v in batch.column(i).to_pylist()], c.arrow)
+                        if c.parsed_per_value
+                        else batch.column(i)
+                        for i, c in enumerate(table.columns)
+                    ]
+                    count = batch.num_rows
+                    arrays += [
+                        pa.array(["snapshot"] * count),
+                        pa.array([manifest.first_lsn] * count, pa.int64()),
+                        pa.array(range(rows, rows + count), pa.int64()),
+                        pa.array([at] * count, META_FIELDS[3].type),
+                        pa.array([at] * count, META_FIELDS[4].type),
+                        pa.array([manifest.batch_id] * count),
+                    ]
+                    writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+                    rows += count
+            size = self.raw.put_file(key, parquet_path)
+        return TableFiles(files=[key], rows=rows, ops={"snapshot": rows}, bytes=size)
+
+    # -- the changes ----------------------------------------------------------------------------
+
+    def _next_batch(self, conn: psycopg.Connection, checkpoint: int, values: TextValues) -> Manifest | None:
+        messages = conn.execute(
+            "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, %s,"
+            " 'proto_version', '1', 'publication_names', %s)",
+            (self.slot, self.settings.replication.batch_changes, self.publication),
+        ).fetchall()
+        relations: dict[int, Relation] = {}
+        grouped: dict[tuple[str, tuple[ColumnType, ...]], list[tuple]] = {}
+        pending: list[Change | Truncate] = []
+        first = end = first_at = last_at = None
+        seq = 0
+        for (data,) in messages:
+            message = decode(bytes(data))
+            if isinstance(message, Relation):
+                relations[message.oid] = message
+            elif isinstance(message, Begin):
+                pending = []
+            elif isinstance(message, Change | Truncate):
+                pending.append(message)
+            elif isinstance(message, Commit) and message.end_lsn > checkpoint:
+                first, end = first or message.commit_lsn, message.end_lsn
+                first_at, last_at = first_at or message.commit_time, message.commit_time
+                for change in pending:
+                    for table, columns, row in _rows_of(change, relations, values):
+                        grouped.setdefault((table, columns), []).append(
+                            (*row, message.commit_lsn, seq, message.commit_time)
+                        )
+                        seq += 1
+        if end is None:
+            return None
+        ingested = now_utc()
+        manifest = Manifest(
+            batch_id(first, "changes"),
+            "changes",
+            self.database,
+            first,
+            end,
+            ingested.isoformat(),
+            first_at.isoformat(),
+            last_at.isoformat(),
+        )
+        for part, ((table, columns), rows) in enumerate(sorted(grouped.items(), key=lambda item: item[0][0])):
+            files = manifest.tables.setdefault(table, TableFiles())
+            data = _arrow_rows(columns, rows, manifest.batch_id, ingested)
+            key = self.raw.file_key(table, manifest.batch_id, part)
+            files.bytes += self.raw.put_table(key, data)
+            files.files.append(key)
+            files.rows += len(rows)
+            for op in data["_op"].to_pylist():
+                files.ops[op] = files.ops.get(op, 0) + 1
+        self.step("batch_files")
+        self.raw.commit(manifest)
+        self.step("manifest")
+        return manifest
+
+
+def _csv_batches(path: Path, names: list[str], types: dict[str, pa.DataType]):
+    """Record batches of a COPY CSV file as Arrow parses it (none for an empty table)."""
+    if path.stat().st_size == 0:
+        return
+    yield from pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types,
+            true_values=["t"],
+            false_values=["f"],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def _rows_of(change: Change | Truncate, relations: dict[int, Relation], values: TextValues):
+    """(table, columns, (op, *values)) for each raw row a change becomes."""
+    if isinstance(change, Truncate):
+        for oid in change.relation_oids:
+            relation = relations[oid]
+            columns = _column_types(relation)
+            yield relation.table, columns, ("truncate", *([None] * len(columns)))
+        return
+    relation = relations[change.relation_oid]
+    columns = _column_types(relation)
+
+    def typed(row: tuple) -> tuple:
+        return tuple(values.convert(c, None if v is UNCHANGED else v) for c, v in zip(columns, row, strict=True))
+
+    if change.op == "update" and change.old is not None:  # the key changed: the old row is gone
+        yield relation.table, columns, ("delete", *typed(change.old))
+        yield relation.table, columns, ("insert", *typed(change.new))
+    elif change.op == "delete":
+        yield relation.table, columns, ("delete", *typed(change.old))
+    else:
+        yield relation.table, columns, (change.op, *typed(change.new))
+
+
+def _column_types(relation: Relation) -> tuple[ColumnType, ...]:
+    return tuple(ColumnType(c.name, c.type_oid, c.type_modifier) for c in relation.columns)
+
+
+def _arrow_rows(columns: tuple[ColumnType, ...], rows: list[tuple], batch: str, ingested: datetime) -> pa.Table:
+    width = len(columns)
+    data = {c.name: pa.array([r[1 + i] for r in rows], c.arrow) for i, c in enumerate(columns)}
+    meta = [
+        [r[0] for r in rows],
+        [r[width + 1] for r in rows],
+        [r[width + 2] for r in rows],
+        [r[width + 3] for r in rows],
+        [ingested] * len(rows),
+        [batch] * len(rows),
+    ]
+    for field_, values in zip(META_FIELDS, meta, strict=True):
+        data[field_.name] = pa.array(values, field_.type)
+    return pa.table(data)

@@ -1,0 +1,158 @@
+"""The raw zone on S3: immutable Parquet files per table and batch, and one manifest per batch.
+
+Layout, in the raw bucket:
+
+    <source>/<table>/batch=<batch_id>/part-00000.parquet   the rows, with the columns below
+    <source>/_manifests/<batch_id>.json                    written last: the batch's commit point
+
+A batch exists for readers only once its manifest does; files without a manifest are
+leftovers of an interrupted run, rewritten under the same keys by the rerun. Batch ids are
+the batch's first LSN in hex (then `-snapshot` or `-changes`), so they sort in commit order,
+and the last manifest's `end_lsn` is how far replication got: progress lives with the data.
+
+Every row carries `_op` (snapshot, insert, update, delete), `_lsn` (the commit LSN of its
+transaction; the consistent point for snapshot rows), `_seq` (its order within the batch),
+`_commit_ts`, `_ingested_at` and `_batch_id`. A delete carries the key columns only; a
+truncate row has no column values. A snapshot batch is each table's whole content as of
+its LSN: a reader applies the newest snapshot, then the change batches after it, in
+(`_lsn`, `_seq`) order. A later snapshot (after `sandbox replicate --resync`) starts over.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+META_FIELDS = (
+    pa.field("_op", pa.string(), nullable=False),
+    pa.field("_lsn", pa.int64(), nullable=False),
+    pa.field("_seq", pa.int64(), nullable=False),
+    pa.field("_commit_ts", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("_ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("_batch_id", pa.string(), nullable=False),
+)
+META_COLUMNS = tuple(f.name for f in META_FIELDS)
+
+
+def format_lsn(lsn: int) -> str:
+    """Postgres's own notation, e.g. 0/16B3748."""
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+
+
+def parse_lsn(text: str) -> int:
+    high, low = text.split("/")
+    return int(high, 16) << 32 | int(low, 16)
+
+
+@dataclass
+class TableFiles:
+    files: list[str] = field(default_factory=list)
+    rows: int = 0
+    ops: dict[str, int] = field(default_factory=dict)
+    bytes: int = 0
+
+
+@dataclass
+class Manifest:
+    batch_id: str
+    kind: str  # snapshot or changes
+    source: str
+    first_lsn: int
+    end_lsn: int  # replication has consumed everything up to here
+    created_at: str
+    first_commit_at: str | None = None  # commit times of the batch's oldest and newest change
+    last_commit_at: str | None = None
+    tables: dict[str, TableFiles] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables.values())
+
+    @property
+    def bytes(self) -> int:
+        return sum(t.bytes for t in self.tables.values())
+
+    def to_json(self) -> str:
+        record = asdict(self)
+        record["first_lsn_text"], record["end_lsn_text"] = format_lsn(self.first_lsn), format_lsn(self.end_lsn)
+        return json.dumps(record, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        record = json.loads(text)
+        record.pop("first_lsn_text"), record.pop("end_lsn_text")
+        record["tables"] = {name: TableFiles(**files) for name, files in record["tables"].items()}
+        return cls(**record)
+
+
+def batch_id(first_lsn: int, kind: str) -> str:
+    return f"{first_lsn:016X}-{kind}"
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class RawZone:
+    """Reads and writes one source's part of the raw bucket."""
+
+    def __init__(self, s3: S3Client, bucket: str, source: str) -> None:
+        self.s3, self.bucket, self.source = s3, bucket, source
+
+    def _manifest_key(self, batch: str) -> str:
+        return f"{self.source}/_manifests/{batch}.json"
+
+    def file_key(self, table: str, batch: str, part: int) -> str:
+        return f"{self.source}/{table}/batch={batch}/part-{part:05d}.parquet"
+
+    def put_table(self, key: str, rows: pa.Table) -> int:
+        """Write rows as one Parquet object; return its size in bytes."""
+        buffer = io.BytesIO()
+        pq.write_table(rows, buffer, compression="zstd")
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=buffer.getvalue())
+        return buffer.tell()
+
+    def put_file(self, key: str, path: Path) -> int:
+        """Upload a local Parquet file (multipart when large); return its size in bytes."""
+        self.s3.upload_file(str(path), self.bucket, key)
+        return path.stat().st_size
+
+    def commit(self, manifest: Manifest) -> None:
+        """Write the manifest: from now on the batch exists, whatever happens next."""
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=self._manifest_key(manifest.batch_id),
+            Body=manifest.to_json().encode(),
+            ContentType="application/json",
+        )
+
+    def manifests(self) -> list[Manifest]:
+        """Every committed batch, in commit order."""
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{self.source}/_manifests/"
+        ):
+            keys += [item["Key"] for item in page.get("Contents", [])]
+        return [
+            Manifest.from_json(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode())
+            for key in sorted(keys, key=lambda k: Path(k).stem)
+        ]
+
+    def read_table(self, table: str, manifests: list[Manifest] | None = None) -> pa.Table | None:
+        """All committed rows of a table, in batch order (for tests, reconciliation and tools)."""
+        parts = []
+        for manifest in manifests if manifests is not None else self.manifests():
+            for key in manifest.tables.get(table, TableFiles()).files:
+                body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                parts.append(pq.read_table(io.BytesIO(body)))
+        return pa.concat_tables(parts, promote_options="default") if parts else None
