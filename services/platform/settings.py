@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -88,10 +88,25 @@ class KinesisSettings(BaseModel):
 class ReplicationSettings(BaseModel):
     """Change data capture from the source database to the raw zone."""
 
+    engine: Literal["native", "airbyte"] = "native"  # airbyte: drive an Airbyte server (see AirbyteSettings)
     publication: str = "shop_cdc"  # created by the source's migrations
     slot: str = Field("sandbox_raw", pattern=r"^[a-z0-9_]{1,63}$")
     batch_changes: int = 50_000  # changes read from the slot per batch (batches end on a commit)
     follow_interval_seconds: float = 0.5  # how often `--follow` polls an idle slot
+    retry_attempts: int = 5  # a run that meets an unreachable S3 or Postgres is retried this often
+    retry_backoff_seconds: float = 1.0  # first wait between attempts; doubles each time
+
+
+class AirbyteSettings(BaseModel):
+    """An Airbyte server (abctl or Airbyte Cloud) driven through its public API by `airbyte-api`."""
+
+    api_url: str = "http://127.0.0.1:8000/api/public/v1"
+    client_id: SecretStr | None = None
+    client_secret: SecretStr | None = None
+    workspace_id: str | None = None
+    connection_name: str = "sandbox-source-to-raw"
+    poll_interval_seconds: float = 5.0
+    timeout_seconds: float = 3600.0
 
 
 class PrefectSettings(BaseModel):
@@ -170,6 +185,7 @@ class Settings(BaseSettings):
     catalog: CatalogSettings
     kinesis: KinesisSettings
     replication: ReplicationSettings = ReplicationSettings()
+    airbyte: AirbyteSettings = AirbyteSettings()
     prefect: PrefectSettings
     spark: SparkSettings = SparkSettings()
     seaweedfs: SeaweedFSPorts = SeaweedFSPorts()
