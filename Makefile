@@ -38,12 +38,19 @@ demo: install ## Start the local services and run the pipeline end to end (DEMO_
 	$(BIN)/sandbox generate --orders $(DEMO_ORDERS) --seed 42
 	$(BIN)/sandbox load $(DEMO_DATA)
 	$(BIN)/sandbox tick --orders 200
+	$(BIN)/sandbox replicate
 
 test: install ## Run the test suite against real local services (started and stopped by the tests)
 	$(BIN)/python -m pytest
 
-bench: install ## Run the benchmarks; JSON results land in bench-results/
+bench: install .venv-dlt/.installed ## Run the benchmarks; JSON results land in bench-results/
 	$(BIN)/python -m tests.benchmarks
+
+# dlt, the replication benchmark's peer, lives in a venv of its own (its botocore pins differ).
+.venv-dlt/.installed: tests/benchmarks/requirements-dlt.txt
+	$(PYTHON) -m venv .venv-dlt
+	.venv-dlt/bin/python -m pip install --quiet --disable-pip-version-check -r tests/benchmarks/requirements-dlt.txt
+	@touch $@
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -61,4 +68,4 @@ down: ## compose profile: stop the stack (named volumes keep the data)
 
 clean: ## Stop local services and delete .venv and .sandbox (all local data)
 	-$(BIN)/sandbox reset --yes
-	rm -rf $(VENV) bench-results
+	rm -rf $(VENV) .venv-dlt bench-results

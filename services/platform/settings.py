@@ -105,6 +105,7 @@ class AirbyteSettings(BaseModel):
     client_secret: SecretStr | None = None
     workspace_id: str | None = None
     connection_name: str = "sandbox-source-to-raw"
+    source_ssl_mode: Literal["prefer", "require"] = "prefer"  # Airbyte Cloud and RDS: require
     poll_interval_seconds: float = 5.0
     timeout_seconds: float = 3600.0
 
@@ -153,6 +154,7 @@ _PROFILE_DEFAULTS: dict[Profile, dict[str, Any]] = {
     },
     Profile.AWS: {
         "postgres": {"port": 5432},
+        "airbyte": {"source_ssl_mode": "require"},
         "s3": {"endpoint_url": None},
         "kinesis": {"endpoint_url": None},
     },

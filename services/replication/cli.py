@@ -9,15 +9,17 @@ import typer
 
 from services.platform.logs import console
 from services.platform.settings import Settings
+from services.replication.airbyte import AirbyteEngine
 from services.replication.native import NativeEngine, ReplicationError
 from services.replication.raw_zone import Manifest, format_lsn
 
 
 def _report(manifest: Manifest) -> None:
     tables = ", ".join(f"{name} {files.rows:,}" for name, files in manifest.tables.items())
+    lag = f", lag {manifest.lag_seconds:.2f} s" if manifest.lag_seconds is not None else ""
     console.print(
         f"{manifest.kind} batch {manifest.batch_id}: {manifest.rows:,} rows, {manifest.bytes / 1e6:.1f} MB "
-        f"up to LSN {format_lsn(manifest.end_lsn)} ({tables})"
+        f"up to LSN {format_lsn(manifest.end_lsn)}{lag} ({tables})"
     )
 
 
@@ -27,9 +29,18 @@ def replicate(
         bool, typer.Option("--follow/--once", help="Keep replicating until Ctrl-C, or drain what is pending and exit.")
     ] = False,
     resync: Annotated[bool, typer.Option(help="Take a new snapshot (after the slot was lost).")] = False,
+    engine_name: Annotated[
+        str | None,
+        typer.Option("--engine", help="native or airbyte [default: SANDBOX_REPLICATION__ENGINE, native]"),
+    ] = None,
 ) -> None:
     """Replicate the source database to s3://<raw bucket>/<database>/: a snapshot once, then every change."""
     settings: Settings = ctx.obj
+    if (engine_name or settings.replication.engine) == "airbyte":
+        _replicate_with_airbyte(settings, follow, resync)
+        return
+    if engine_name not in (None, "native"):
+        raise typer.BadParameter(f"unknown engine {engine_name!r}; choose native or airbyte", param_hint="--engine")
     engine = NativeEngine(settings)
     try:
         if follow:
@@ -45,6 +56,19 @@ def replicate(
         raise typer.Exit(1) from error
     lag = f"; lag {result.lag_seconds:.2f} s" if result.lag_seconds is not None else ""
     console.print(f"replicated {result.summary()}{lag}" if result.batches else "nothing pending: raw is up to date")
+
+
+def _replicate_with_airbyte(settings: Settings, follow: bool, resync: bool) -> None:
+    """One sync job on an Airbyte server; Airbyte keeps its own schedule, so there is no --follow."""
+    if follow or resync:
+        raise typer.BadParameter("--follow and --resync belong to the native engine; Airbyte schedules its own syncs")
+    try:
+        with console.status("waiting for the Airbyte sync job"):
+            result = AirbyteEngine(settings).run_once()
+    except ReplicationError as error:
+        console.print(f"[red]Airbyte sync failed:[/] {error}")
+        raise typer.Exit(1) from error
+    console.print(f"airbyte: {result.summary()}")
 
 
 def register(app: typer.Typer) -> None:

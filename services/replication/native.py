@@ -9,25 +9,34 @@
    rerun after a crash at any point skips what a manifest already holds and rewrites
    unmanifested files under the same keys, so nothing is lost or doubled.
 
-`step` is called with the name of each point between writes ("snapshot_files",
-"batch_files", "manifest", "advanced"): tests use it to kill the process there.
+A run that meets an unreachable S3 or a dropped Postgres connection is retried whole,
+with exponential backoff (safe: the checkpoint is in S3), and fails with the last error
+after `replication.retry_attempts`. `step` is called with the name of each point between
+writes ("snapshot_files", "batch_files", "manifest"): tests use it to kill the process there.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import HTTPClientError
 from psycopg import sql
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from services.platform.clients import Role, postgres_connect, s3_client
 from services.platform.settings import Settings
@@ -45,6 +54,9 @@ from services.replication.raw_zone import (
 from services.replication.types import ColumnType, TextValues, check_supported
 
 log = logging.getLogger(__name__)
+SNAPSHOT_WORKERS = 2  # tables copied at once, each on its own connection in the exported snapshot
+# Failures a retry can cure: the network, a restarting server. Anything else stops at once.
+TRANSIENT_ERRORS = (psycopg.OperationalError, BotoConnectionError, HTTPClientError)
 Progress = Callable[[Manifest], None]
 
 
@@ -75,12 +87,7 @@ class ReplicationResult:
     @property
     def lag_seconds(self) -> float | None:
         """The longest wait of a change in this run: its batch's commit to S3 minus its commit in Postgres."""
-        lags = [
-            (datetime.fromisoformat(b.created_at) - datetime.fromisoformat(b.first_commit_at)).total_seconds()
-            for b in self.batches
-            if b.first_commit_at
-        ]
-        return max(lags, default=None)
+        return max((b.lag_seconds for b in self.batches if b.lag_seconds is not None), default=None)
 
     def summary(self) -> str:
         return f"{len(self.batches)} batches, {self.rows:,} rows, {self.megabytes:.1f} MB in {self.seconds:.1f} s"
@@ -107,37 +114,57 @@ class NativeEngine:
     # -- the run -----------------------------------------------------------------------------
 
     def run_once(self, progress: Progress | None = None, resync: bool = False) -> ReplicationResult:
-        """Snapshot if never done (or `resync`), then replicate every pending change."""
-        started, result, report = time.monotonic(), ReplicationResult(), progress or (lambda manifest: None)
-        committed = self.raw.manifests()
-        with self._connect(autocommit=True) as conn:
-            tables = self._published_tables(conn)
-            if resync or not any(m.kind == "snapshot" for m in committed):
-                committed.append(self._snapshot(conn, tables))
-                result.batches.append(committed[-1])
-                report(committed[-1])
-            checkpoint = committed[-1].end_lsn
-            self._advance(conn, checkpoint)
-            values = TextValues(conn)
-            while batch := self._next_batch(conn, checkpoint, values):
-                result.batches.append(batch)
-                report(batch)
-                checkpoint = batch.end_lsn
-                self._advance(conn, checkpoint)
-        result.seconds = time.monotonic() - started
-        return result
+        """Snapshot if never done (or `resync`), then replicate every pending change and return."""
+        return self._with_retries(lambda: self._run(progress, resync, should_stop=None))
 
     def follow(self, should_stop: Callable[[], bool], progress: Progress | None = None) -> ReplicationResult:
-        """Replicate continuously until `should_stop()`; logs the lag of every batch."""
-        total = ReplicationResult()
-        while not should_stop():
-            result = self.run_once(progress)
-            total.batches += result.batches
-            if result.lag_seconds is not None:
-                log.info("replicated %s; lag %.2f s", result.summary(), result.lag_seconds)
-            if not result.batches:
-                time.sleep(self.settings.replication.follow_interval_seconds)
-        return total
+        """Like `run_once`, then keep polling the slot on one connection until `should_stop()`."""
+        return self._with_retries(lambda: self._run(progress, False, should_stop))
+
+    def _with_retries(self, run: Callable[[], ReplicationResult]) -> ReplicationResult:
+        policy = self.settings.replication
+        retrying = Retrying(
+            retry=retry_if_exception_type(TRANSIENT_ERRORS),
+            stop=stop_after_attempt(policy.retry_attempts),
+            wait=wait_exponential(multiplier=policy.retry_backoff_seconds),
+            before_sleep=lambda state: log.warning(
+                "replication attempt %d failed (%s); retrying", state.attempt_number, state.outcome.exception()
+            ),
+            reraise=True,
+        )
+        try:
+            return retrying(run)
+        except TRANSIENT_ERRORS as error:
+            raise ReplicationError(
+                f"gave up after {policy.retry_attempts} attempts; nothing was advanced past the last manifest: {error}"
+            ) from error
+
+    def _run(
+        self, progress: Progress | None, resync: bool, should_stop: Callable[[], bool] | None
+    ) -> ReplicationResult:
+        started, result, report = time.monotonic(), ReplicationResult(), progress or (lambda manifest: None)
+        latest, has_snapshot = self.raw.checkpoint()
+        with self._connect(autocommit=True) as conn:
+            tables = self._published_tables(conn)
+            if resync or not has_snapshot or latest is None:
+                latest = self._snapshot(conn, tables)
+                result.batches.append(latest)
+                report(latest)
+            checkpoint = latest.end_lsn
+            self._advance(conn, checkpoint)
+            values = TextValues(conn)
+            while True:
+                if batch := self._next_batch(conn, checkpoint, values):
+                    result.batches.append(batch)
+                    report(batch)
+                    checkpoint = batch.end_lsn
+                    self._advance(conn, checkpoint)
+                elif should_stop is None or should_stop():
+                    break
+                else:
+                    time.sleep(self.settings.replication.follow_interval_seconds)
+        result.seconds = time.monotonic() - started
+        return result
 
     # -- the source ----------------------------------------------------------------------------
 
@@ -207,19 +234,33 @@ class NativeEngine:
             ).fetchone()
             lsn, taken_at = parse_lsn(point), now_utc()
             manifest = Manifest(batch_id(lsn, "snapshot"), "snapshot", self.database, lsn, lsn, taken_at.isoformat())
-            with self._connect() as reader:
-                reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                reader.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_name)))
-                for table in tables:
-                    manifest.tables[table.name] = self._copy_table(reader, table, manifest, taken_at)
+            with ThreadPoolExecutor(SNAPSHOT_WORKERS, thread_name_prefix="snapshot") as pool:
+                copies = [
+                    (table, pool.submit(self._copy_in_snapshot, snapshot_name, table, manifest, taken_at))
+                    for table in _largest_first(conn, tables)
+                ]
+                for table, copy in copies:
+                    manifest.tables[table.name] = copy.result()
                     log.info("snapshot of %s.%s: %s rows", table.schema, table.name, manifest.tables[table.name].rows)
         self.step("snapshot_files")
+        manifest.created_at = now_utc().isoformat()  # the moment the batch becomes visible
         self.raw.commit(manifest)
         self.step("manifest")
         return manifest
 
+    def _copy_in_snapshot(self, snapshot: str, table: SourceTable, manifest: Manifest, at: datetime) -> TableFiles:
+        """Copy one table on a connection of its own that reads the slot's exported snapshot."""
+        with self._connect() as reader:
+            reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            reader.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            return self._copy_table(reader, table, manifest, at)
+
     def _copy_table(self, conn: psycopg.Connection, table: SourceTable, manifest: Manifest, at: datetime) -> TableFiles:
-        """COPY one table as CSV to a temp file, let Arrow parse it, upload it as Parquet."""
+        """COPY one table as CSV, let Arrow parse it, write Parquet and upload it.
+
+        Two tables are copied at once (see `_snapshot`): while Postgres produces one table's
+        CSV, Arrow parses and encodes the other's, so both cores stay busy.
+        """
         names = [c.name for c in table.columns]
         query = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT csv)").format(
             sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(table.schema, table.name)
@@ -227,15 +268,12 @@ class NativeEngine:
         column_types = {c.name: (pa.string() if c.parsed_per_value else c.arrow) for c in table.columns}
         values = TextValues(conn)
         key = self.raw.file_key(table.name, manifest.batch_id, 0)
-        with tempfile.TemporaryDirectory() as scratch:
-            csv_path, parquet_path = Path(scratch) / "table.csv", Path(scratch) / "table.parquet"
-            with csv_path.open("wb") as out, conn.cursor() as cursor, cursor.copy(query) as copy:
-                for chunk in copy:
-                    out.write(chunk)
+        with tempfile.TemporaryDirectory() as scratch, _copy_stream(conn, query) as csv_stream:
+            parquet_path = Path(scratch) / "table.parquet"
             schema = pa.schema([pa.field(c.name, c.arrow) for c in table.columns] + list(META_FIELDS))
             rows = 0
             with pq.ParquetWriter(parquet_path, schema, compression="zstd") as writer:
-                for batch in _csv_batches(csv_path, names, column_types):
+                for batch in _csv_batches(csv_stream, names, column_types):
                     arrays = [
                         pa.array([values.convert(c, v) for v in batch.column(i).to_pylist()], c.arrow)
                         if c.parsed_per_value
@@ -244,12 +282,12 @@ class NativeEngine:
                     ]
                     count = batch.num_rows
                     arrays += [
-                        pa.array(["snapshot"] * count),
-                        pa.array([manifest.first_lsn] * count, pa.int64()),
-                        pa.array(range(rows, rows + count), pa.int64()),
-                        pa.array([at] * count, META_FIELDS[3].type),
-                        pa.array([at] * count, META_FIELDS[4].type),
-                        pa.array([manifest.batch_id] * count),
+                        pa.repeat(pa.scalar("snapshot"), count),
+                        pa.repeat(pa.scalar(manifest.first_lsn, pa.int64()), count),
+                        pa.array(np.arange(rows, rows + count, dtype=np.int64)),
+                        pa.repeat(pa.scalar(at, META_FIELDS[3].type), count),
+                        pa.repeat(pa.scalar(at, META_FIELDS[4].type), count),
+                        pa.repeat(pa.scalar(manifest.batch_id), count),
                     ]
                     writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
                     rows += count
@@ -309,17 +347,33 @@ class NativeEngine:
             for op in data["_op"].to_pylist():
                 files.ops[op] = files.ops.get(op, 0) + 1
         self.step("batch_files")
+        manifest.created_at = now_utc().isoformat()  # the moment the batch becomes visible
         self.raw.commit(manifest)
         self.step("manifest")
         return manifest
 
 
-def _csv_batches(path: Path, names: list[str], types: dict[str, pa.DataType]):
-    """Record batches of a COPY CSV file as Arrow parses it (none for an empty table)."""
-    if path.stat().st_size == 0:
+@contextmanager
+def _copy_stream(conn: psycopg.Connection, query: sql.Composable) -> Iterator[io.BufferedReader]:
+    """The output of a COPY ... TO STDOUT, spooled to a temporary file and opened for reading.
+
+    Spooling keeps memory flat for any table size; Arrow then reads the file in large blocks
+    with its own threads (a pipe fed by a thread was slower: small reads, GIL hand-offs).
+    """
+    with tempfile.TemporaryFile() as spool:
+        with conn.cursor() as cursor, cursor.copy(query) as copy:
+            for chunk in copy:
+                spool.write(chunk)
+        spool.seek(0)
+        yield io.BufferedReader(spool, buffer_size=1 << 20)
+
+
+def _csv_batches(stream: io.BufferedReader, names: list[str], types: dict[str, pa.DataType]):
+    """Record batches of COPY CSV as Arrow parses it (none for an empty table)."""
+    if not stream.peek(1):
         return
     yield from pacsv.open_csv(
-        path,
+        stream,
         read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
         convert_options=pacsv.ConvertOptions(
             column_types=types,
@@ -329,6 +383,17 @@ def _csv_batches(path: Path, names: list[str], types: dict[str, pa.DataType]):
             quoted_strings_can_be_null=False,
         ),
     )
+
+
+def _largest_first(conn: psycopg.Connection, tables: list[SourceTable]) -> list[SourceTable]:
+    """Big tables first, so the parallel copies finish together."""
+    sizes = dict(
+        conn.execute(
+            "SELECT n.nspname || '.' || c.relname, pg_relation_size(c.oid) FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r'"
+        ).fetchall()
+    )
+    return sorted(tables, key=lambda t: -sizes.get(f"{t.schema}.{t.name}", 0))
 
 
 def _rows_of(change: Change | Truncate, relations: dict[int, Relation], values: TextValues):

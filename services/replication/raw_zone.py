@@ -82,6 +82,13 @@ class Manifest:
     def bytes(self) -> int:
         return sum(t.bytes for t in self.tables.values())
 
+    @property
+    def lag_seconds(self) -> float | None:
+        """How long the batch's oldest change waited: committed in Postgres -> visible in S3."""
+        if not self.first_commit_at:
+            return None
+        return (datetime.fromisoformat(self.created_at) - datetime.fromisoformat(self.first_commit_at)).total_seconds()
+
     def to_json(self) -> str:
         record = asdict(self)
         record["first_lsn_text"], record["end_lsn_text"] = format_lsn(self.first_lsn), format_lsn(self.end_lsn)
@@ -136,17 +143,26 @@ class RawZone:
             ContentType="application/json",
         )
 
-    def manifests(self) -> list[Manifest]:
-        """Every committed batch, in commit order."""
+    def _manifest_keys(self) -> list[str]:
         keys: list[str] = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=f"{self.source}/_manifests/"
         ):
             keys += [item["Key"] for item in page.get("Contents", [])]
-        return [
-            Manifest.from_json(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode())
-            for key in sorted(keys, key=lambda k: Path(k).stem)
-        ]
+        return sorted(keys, key=lambda k: Path(k).stem)
+
+    def _read_manifest(self, key: str) -> Manifest:
+        return Manifest.from_json(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode())
+
+    def manifests(self) -> list[Manifest]:
+        """Every committed batch, in commit order."""
+        return [self._read_manifest(key) for key in self._manifest_keys()]
+
+    def checkpoint(self) -> tuple[Manifest | None, bool]:
+        """The newest committed batch (how far replication got) and whether any snapshot exists."""
+        keys = self._manifest_keys()
+        has_snapshot = any(Path(key).stem.endswith("-snapshot") for key in keys)
+        return (self._read_manifest(keys[-1]) if keys else None), has_snapshot
 
     def read_table(self, table: str, manifests: list[Manifest] | None = None) -> pa.Table | None:
         """All committed rows of a table, in batch order (for tests, reconciliation and tools)."""

@@ -224,3 +224,70 @@ def test_a_kill_at_any_step_then_a_rerun_loses_and_doubles_nothing(engine, sourc
                 ids = {(r["_lsn"], r["_seq"]) for r in rows.to_pylist()}
                 assert not ids & seen, "a change was written twice"
                 seen |= ids
+
+
+def with_retries(settings, attempts: int):
+    replication = settings.replication.model_copy(update={"retry_attempts": attempts, "retry_backoff_seconds": 0.1})
+    return settings.model_copy(update={"replication": replication})
+
+
+def confirmed_lsn(settings, slot: str) -> str:
+    with postgres_connect(settings, "postgres", Role.ADMIN) as admin:
+        return admin.execute(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s", (slot,)
+        ).fetchone()[0]
+
+
+def test_an_unreachable_s3_is_retried_then_named_and_nothing_advances(engine_settings, source) -> None:
+    NativeEngine(engine_settings, database=source.info.dbname).run_once()
+    tick(source, orders=10, seed=13)
+    source.commit()
+    before = confirmed_lsn(engine_settings, engine_settings.replication.slot)
+    dead_s3 = with_retries(engine_settings, 2).model_copy(
+        update={"s3": engine_settings.s3.model_copy(update={"endpoint_url": "http://127.0.0.1:9"})}
+    )
+    with pytest.raises(ReplicationError, match=r"gave up after 2 attempts.*http://127\.0\.0\.1:9"):
+        NativeEngine(dead_s3, database=source.info.dbname).run_once()
+    assert confirmed_lsn(engine_settings, engine_settings.replication.slot) == before
+    engine = NativeEngine(engine_settings, database=source.info.dbname)
+    assert engine.run_once().batches
+    assert_raw_equals_source(engine, source, TABLES)
+
+
+def test_s3_failing_mid_batch_is_retried_without_loss_or_doubles(engine_settings, source) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    failures = []
+
+    def flaky_s3(point: str) -> None:
+        if point == "batch_files" and len(failures) < 2:
+            failures.append(point)
+            raise EndpointConnectionError(endpoint_url=engine_settings.s3.endpoint_url)
+
+    engine = NativeEngine(with_retries(engine_settings, 3), database=source.info.dbname, step=flaky_s3)
+    engine.run_once()
+    tick(source, orders=20, seed=14)
+    source.commit()
+    assert len(engine.run_once().batches) == 1 and len(failures) == 2
+    assert_raw_equals_source(engine, source, TABLES)
+
+
+def test_a_dropped_postgres_connection_mid_run_is_retried(engine_settings, source, settings) -> None:
+    cut = []
+
+    def drop_connection(point: str) -> None:
+        if point == "batch_files" and not cut:
+            cut.append(point)
+            with postgres_connect(settings, "postgres", Role.ADMIN, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND usename = %s",
+                    (source.info.dbname, settings.postgres.replication_user),
+                )
+
+    engine = NativeEngine(with_retries(engine_settings, 3), database=source.info.dbname, step=drop_connection)
+    engine.run_once()
+    tick(source, orders=20, seed=15)
+    source.commit()
+    engine.run_once()
+    assert cut and engine.run_once().batches == []
+    assert_raw_equals_source(engine, source, TABLES)

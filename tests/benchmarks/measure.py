@@ -1,0 +1,26 @@
+"""Wall time and peak memory of a child process (and its children), sampled with psutil."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import psutil
+
+
+def run_measured(argv: list[str], env: dict[str, str], interval: float = 0.05) -> tuple[float, float]:
+    """Run `argv` to completion; return (seconds, peak resident MB of its process tree)."""
+    started = time.monotonic()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tree, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        try:
+            members = [tree, *tree.children(recursive=True)]
+            peak = max(peak, sum(m.memory_info().rss for m in members))
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(interval)
+    seconds = time.monotonic() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed:\n{process.stderr.read().decode()[-3000:]}")
+    return seconds, peak / 1e6
