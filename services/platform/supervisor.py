@@ -76,6 +76,16 @@ def probe(check: Callable[[], bool]) -> bool:
         return False
 
 
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    """Poll `check` until it holds or `timeout` seconds pass: waiting on a fact, not a sleep."""
+    deadline = time.monotonic() + timeout
+    while not probe(check):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -9,11 +9,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
 from services.platform.clients import Role, postgres_connect
+from services.platform.supervisor import wait_until
 from services.replication.native import NativeEngine, ReplicationError
 from services.replication.types import UnsupportedTypeError
 from services.source.tables import TABLES
@@ -290,4 +292,31 @@ def test_a_dropped_postgres_connection_mid_run_is_retried(engine_settings, sourc
     source.commit()
     engine.run_once()
     assert cut and engine.run_once().batches == []
+    assert_raw_equals_source(engine, source, TABLES)
+
+
+def test_a_truncate_empties_the_table_downstream(engine, source) -> None:
+    engine.run_once()
+    source.execute("TRUNCATE shop.payments")
+    source.commit()
+    batch = engine.run_once().batches[0]
+    assert batch.tables["payments"].ops == {"truncate": 1}
+    assert apply_ops(engine.raw.read_table("payments"), "payment_id") == {}
+    assert_raw_equals_source(engine, source, TABLES)
+
+
+def test_follow_mode_replicates_changes_as_they_commit(engine, source) -> None:
+    stop = threading.Event()
+    follower = threading.Thread(target=engine.follow, args=(stop.is_set,))
+    follower.start()
+    try:
+        assert wait_until(lambda: len(engine.raw.manifests()) == 1, timeout=60)  # the snapshot
+        tick(source, orders=15, seed=21)
+        source.commit()
+        assert wait_until(lambda: len(engine.raw.manifests()) == 2, timeout=60)
+        assert engine.raw.manifests()[-1].lag_seconds < 30
+    finally:
+        stop.set()
+        follower.join(60)
+    assert not follower.is_alive()
     assert_raw_equals_source(engine, source, TABLES)
