@@ -41,8 +41,16 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
     if settings.spark.master.startswith("local"):
         conf |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+    # s3a:// reads the raw zone's plain Parquet files; Iceberg tables go through S3FileIO above.
+    conf["spark.hadoop.fs.s3a.endpoint.region"] = aws.region
     if settings.s3.endpoint_url:
-        conf |= {f"{prefix}.s3.endpoint": settings.s3.endpoint_url, f"{prefix}.s3.path-style-access": "true"}
+        conf |= {
+            f"{prefix}.s3.endpoint": settings.s3.endpoint_url,
+            f"{prefix}.s3.path-style-access": "true",
+            "spark.hadoop.fs.s3a.endpoint": settings.s3.endpoint_url,
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(settings.s3.endpoint_url.startswith("https")).lower(),
+        }
     if aws.access_key_id and aws.secret_access_key:
         key, secret = aws.access_key_id.get_secret_value(), aws.secret_access_key.get_secret_value()
         conf |= {
@@ -50,6 +58,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             f"{prefix}.rest.secret-access-key": secret,
             f"{prefix}.s3.access-key-id": key,
             f"{prefix}.s3.secret-access-key": secret,
+            "spark.hadoop.fs.s3a.access.key": key,
+            "spark.hadoop.fs.s3a.secret.key": secret,
+            "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
         }
     return conf
 

@@ -24,7 +24,20 @@ from services.platform.settings import PROJECT_ROOT
 AWS_JARS_WHEEL = "bodo-iceberg-connector==2026.10"
 AWS_SDK_VERSION = "2.29.26"
 _AWS_JARS_UNWANTED = ("glue-", "dynamodb-", "s3tables-", "netty-nio-client-")
-_AWS_JARS_EXTRA = ("reactive-streams-1.0.4.jar", "eventstream-1.0.1.jar")
+_AWS_JARS_EXTRA = (
+    "reactive-streams-1.0.4.jar",
+    "eventstream-1.0.1.jar",
+    # s3a://, so Spark reads the raw zone's plain Parquet files (Iceberg tables use S3FileIO).
+    "hadoop-aws-3.3.3.jar",
+    "aws-java-sdk-core-1.12.382.jar",
+    "aws-java-sdk-s3-1.12.382.jar",
+    "aws-java-sdk-sts-1.12.382.jar",
+    "aws-java-sdk-kms-1.12.382.jar",
+    "aws-java-sdk-dynamodb-1.12.382.jar",
+    "jmespath-java-1.12.382.jar",
+    "ion-java-1.0.2.jar",
+)
+JARS_LAYOUT = 2  # bump when the selection above changes, so `sandbox setup` unpacks again
 ICEBERG_JARS = (
     "iceberg-spark-runtime-3.5_2.12-1.10.2.jar",
     "iceberg-spark-extensions-3.5_2.12-1.10.2.jar",
@@ -78,7 +91,7 @@ def java_home() -> Path:
 
 
 def aws_jars_dir() -> Path:
-    return Path(sys.prefix) / "share" / "pipeline-sandbox" / "jars"
+    return Path(sys.prefix) / "share" / "pipeline-sandbox" / f"jars-{JARS_LAYOUT}"
 
 
 def spark_jars() -> list[Path]:
