@@ -39,6 +39,7 @@ demo: install ## Start the local services and run the pipeline end to end (DEMO_
 	$(BIN)/sandbox load $(DEMO_DATA)
 	$(BIN)/sandbox tick --orders 200
 	$(BIN)/sandbox replicate
+	$(BIN)/sandbox lakehouse
 
 test: install ## Run the test suite against real local services (started and stopped by the tests)
 	$(BIN)/python -m pytest

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from services.lakehouse import cli as lakehouse_cli
 from services.platform import cli as platform_cli
 from services.platform.clients import prefect_environment
 from services.platform.logs import configure_logging
@@ -44,6 +45,7 @@ def main(
 platform_cli.register(app)
 source_cli.register(app)
 replication_cli.register(app)
+lakehouse_cli.register(app)
 
 if __name__ == "__main__":
     app()

@@ -104,6 +104,23 @@ def scratch_source(settings, services) -> Iterator[psycopg.Connection]:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def source(scratch_source, small_csvs: Path):
+    """A scratch source database holding the 300-order dataset."""
+    from services.source.loader import load_folder
+
+    load_folder(scratch_source, small_csvs)
+    scratch_source.commit()
+    return scratch_source
+
+
+@pytest.fixture
+def engine_settings(settings):
+    """Settings with a slot of this test's own (slots are shared by the whole server)."""
+    replication = settings.replication.model_copy(update={"slot": f"test_{uuid.uuid4().hex[:12]}"})
+    return settings.model_copy(update={"replication": replication})
+
+
 @pytest.fixture(scope="session")
 def spark(settings, services):
     """One Spark session (one JVM) for the whole test run."""

@@ -110,6 +110,17 @@ class AirbyteSettings(BaseModel):
     timeout_seconds: float = 3600.0
 
 
+class LakehouseSettings(BaseModel):
+    """Spark's raw -> silver job and the Iceberg tables' upkeep."""
+
+    silver_namespace: str = "silver"
+    quarantine_namespace: str = "quarantine"
+    target_file_size_mb: int = 128  # compaction target
+    expire_snapshots_older_than_hours: float = 168.0  # keep a week of time travel
+    retain_last_snapshots: int = 5  # and at least this many snapshots, however old
+    orphan_files_older_than_hours: float = 72.0  # never younger: a running write's files look orphaned
+
+
 class PrefectSettings(BaseModel):
     api_url: str
     work_pool: str = "sandbox"
@@ -188,6 +199,7 @@ class Settings(BaseSettings):
     kinesis: KinesisSettings
     replication: ReplicationSettings = ReplicationSettings()
     airbyte: AirbyteSettings = AirbyteSettings()
+    lakehouse: LakehouseSettings = LakehouseSettings()
     prefect: PrefectSettings
     spark: SparkSettings = SparkSettings()
     seaweedfs: SeaweedFSPorts = SeaweedFSPorts()

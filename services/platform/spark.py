@@ -24,6 +24,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.driver.memory": settings.spark.driver_memory,
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
         "spark.ui.enabled": str(settings.spark.ui_enabled).lower(),
+        "spark.ui.showConsoleProgress": "false",  # the CLI prints its own progress and summaries
         "spark.jars": ",".join(str(jar) for jar in toolchain.spark_jars()),
         "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
         "spark.sql.defaultCatalog": CATALOG_NAME,
@@ -41,8 +42,10 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
     if settings.spark.master.startswith("local"):
         conf |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
-    # s3a:// reads the raw zone's plain Parquet files; Iceberg tables go through S3FileIO above.
+    # s3a:// reads the raw zone's plain Parquet files; Iceberg tables go through S3FileIO above,
+    # except remove_orphan_files, which lists table locations (s3://) with a Hadoop filesystem.
     conf["spark.hadoop.fs.s3a.endpoint.region"] = aws.region
+    conf["spark.hadoop.fs.s3.impl"] = "org.apache.hadoop.fs.s3a.S3AFileSystem"
     if settings.s3.endpoint_url:
         conf |= {
             f"{prefix}.s3.endpoint": settings.s3.endpoint_url,

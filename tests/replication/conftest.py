@@ -1,12 +1,10 @@
-"""Fixtures for replication: a loaded scratch source, an engine with its own slot, and the
+"""Fixtures for replication: an engine with a slot of its own (see tests/conftest.py), and the
 "apply the ops" fold that turns raw batches back into table contents."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from decimal import Decimal
-from pathlib import Path
 from uuid import UUID
 
 import pyarrow as pa
@@ -14,23 +12,7 @@ import pytest
 
 from services.replication.native import NativeEngine
 from services.replication.raw_zone import META_COLUMNS
-from services.source.loader import load_folder
 from services.source.tables import PRIMARY_KEYS
-
-
-@pytest.fixture
-def source(scratch_source, small_csvs: Path):
-    """A scratch source database holding the 300-order dataset."""
-    load_folder(scratch_source, small_csvs)
-    scratch_source.commit()
-    return scratch_source
-
-
-@pytest.fixture
-def engine_settings(settings):
-    """Settings with a slot of this test's own (slots are shared by the whole server)."""
-    replication = settings.replication.model_copy(update={"slot": f"test_{uuid.uuid4().hex[:12]}"})
-    return settings.model_copy(update={"replication": replication})
 
 
 @pytest.fixture

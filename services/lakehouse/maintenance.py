@@ -1,0 +1,63 @@
+"""Iceberg upkeep for the silver tables (the weekly job): compaction, manifest rewrite,
+snapshot expiry and orphan-file removal, with the windows from `LakehouseSettings`.
+
+Expiry bounds time travel: snapshots younger than `expire_snapshots_older_than_hours`, and
+the last `retain_last_snapshots`, stay queryable. Orphan files younger than 24 hours are
+never removed (Iceberg refuses: a running write's files look orphaned until it commits).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pyspark.sql import SparkSession
+
+from services.lakehouse.design import SILVER_TABLES
+from services.platform.catalog import CATALOG_NAME
+from services.platform.settings import Settings
+
+
+def _timestamp(hours_ago: float) -> str:
+    moment = datetime.now(UTC) - timedelta(hours=hours_ago)
+    return f"TIMESTAMP '{moment:%Y-%m-%d %H:%M:%S}'"  # read in the session time zone, UTC
+
+
+def maintain_table(spark: SparkSession, settings: Settings, table: str) -> dict[str, int]:
+    """Run the four procedures on one table; return what each changed."""
+    lake, qualified = settings.lakehouse, f"{settings.lakehouse.silver_namespace}.{table}"
+    call = f"CALL {CATALOG_NAME}.system"
+    target_bytes = lake.target_file_size_mb * 1024 * 1024
+    compacted = spark.sql(
+        f"{call}.rewrite_data_files(table => '{qualified}', options => map("
+        f"'min-input-files', '2', 'target-file-size-bytes', '{target_bytes}', 'delete-file-threshold', '1'))"
+    ).first()
+    manifests = spark.sql(f"{call}.rewrite_manifests(table => '{qualified}')").first()
+    older_than = _timestamp(lake.expire_snapshots_older_than_hours)
+    expired = spark.sql(
+        f"{call}.expire_snapshots(table => '{qualified}', older_than => {older_than}, "
+        f"retain_last => {lake.retain_last_snapshots})"
+    ).first()
+    orphans = spark.sql(
+        f"{call}.remove_orphan_files(table => '{qualified}', "
+        f"older_than => {_timestamp(max(24.0, lake.orphan_files_older_than_hours))})"
+    ).count()
+    return {
+        "data_files_rewritten": compacted.rewritten_data_files_count,
+        "data_files_added": compacted.added_data_files_count,
+        "delete_files_removed": compacted.removed_delete_files_count,
+        "manifests_rewritten": manifests.rewritten_manifests_count,
+        "data_files_expired": expired.deleted_data_files_count,
+        "snapshot_lists_expired": expired.deleted_manifest_lists_count,
+        "orphan_files_removed": orphans,
+    }
+
+
+def maintain(spark: SparkSession, settings: Settings, tables: list[str] | None = None) -> dict[str, dict[str, int]]:
+    """Maintain every existing silver table (or the named ones)."""
+    done = {}
+    for design in SILVER_TABLES:
+        qualified = f"{CATALOG_NAME}.{settings.lakehouse.silver_namespace}.{design.name}"
+        if (tables and design.name not in tables) or not spark.catalog.tableExists(qualified):
+            continue
+        done[design.name] = maintain_table(spark, settings, design.name)
+    return done

@@ -1,0 +1,64 @@
+"""Creates silver tables and evolves their schema as the source's changes.
+
+New columns are added (Iceberg adds them without rewriting data: old rows read as null).
+Safe widenings that Iceberg allows are applied in place: int -> bigint, float -> double,
+decimal(p, s) -> decimal(p', s) with p' > p. Any other type change would lose or
+misread data, so it raises the given error naming the table, column and both types.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+from pyspark.sql.types import DataType, DecimalType, StructType
+
+from services.lakehouse.design import SilverTable
+
+_WIDENINGS = {("int", "bigint"), ("float", "double")}
+
+
+def _widens(old: DataType, new: DataType) -> bool:
+    if isinstance(old, DecimalType) and isinstance(new, DecimalType):
+        return new.scale == old.scale and new.precision > old.precision
+    return (old.simpleString(), new.simpleString()) in _WIDENINGS
+
+
+def _column_ddl(schema: StructType) -> str:
+    return ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in schema.fields)
+
+
+def evolve_table(
+    spark: SparkSession,
+    target: str,
+    design: SilverTable,
+    incoming: StructType,
+    properties: dict[str, str],
+    error: type[Exception],
+) -> list[str]:
+    """Create `target` for `incoming` rows, or evolve it to take them; return what changed."""
+    if not spark.catalog.tableExists(target):
+        props = ", ".join(f"'{k}'='{v}'" for k, v in properties.items())
+        partitioning = f"PARTITIONED BY ({design.partitioned_by}) " if design.partitioned_by else ""
+        spark.sql(
+            f"CREATE TABLE {target} ({_column_ddl(incoming)}) USING iceberg {partitioning}TBLPROPERTIES ({props})"
+        )
+        # LOCALLY: sort within tasks and keep the hash distribution (plain ORDERED BY switches it to range).
+        spark.sql(f"ALTER TABLE {target} WRITE LOCALLY ORDERED BY {', '.join(design.ordered_by)}")
+        return [f"created {target}"]
+    current = {field.name: field.dataType for field in spark.table(target).schema.fields}
+    changes = []
+    for field in incoming.fields:
+        old = current.get(field.name)
+        if old is None:
+            spark.sql(f"ALTER TABLE {target} ADD COLUMN `{field.name}` {field.dataType.simpleString()}")
+            changes.append(f"added {field.name} {field.dataType.simpleString()}")
+        elif old.simpleString() != field.dataType.simpleString():  # nullability aside
+            if not _widens(old, field.dataType):
+                raise error(
+                    f"{target}.{field.name} changed from {old.simpleString()} to {field.dataType.simpleString()} "
+                    "in the source, which Iceberg cannot apply without rewriting or losing data; this table "
+                    "stops until the column is migrated (e.g. a new column, then `sandbox lakehouse "
+                    f"--table {design.name} --full-refresh`)"
+                )
+            spark.sql(f"ALTER TABLE {target} ALTER COLUMN `{field.name}` TYPE {field.dataType.simpleString()}")
+            changes.append(f"widened {field.name} {old.simpleString()} -> {field.dataType.simpleString()}")
+    return changes

@@ -1,0 +1,251 @@
+"""Raw -> silver (the Databricks role): apply the raw zone's change batches to Iceberg tables.
+
+For each silver table, in foreign-key order:
+
+1. **What is new.** The bookmark, the raw end LSN stored in the summary of the table's
+   current Iceberg snapshot, says how far the table got. A newer snapshot batch in the raw
+   zone (the first run, or a resync) means "replace the table"; otherwise the change
+   batches after the bookmark are merged.
+2. **Latest change per key.** Spark reads the batches' Parquet over s3a, drops rows before
+   a truncate, and keeps each key's newest change by (`_lsn`, `_seq`).
+3. **Quality.** Rows that break a rule of `design.py` go to `quarantine.<table>` (with the
+   rule and the raw row as JSON) instead of silver; the counts are reported.
+4. **Schema.** New source columns become new Iceberg columns; safe widenings are applied;
+   anything else stops this table with a clear error while the others go on.
+5. **Commit.** One Iceberg commit writes the data and the new bookmark together, so a crash
+   can never separate them; a rerun over the same raw data changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from services.lakehouse.commits import commit_with_properties
+from services.lakehouse.design import SILVER_TABLES, TABLE_PROPERTIES, Rule, SilverTable
+from services.lakehouse.schema import evolve_table
+from services.platform.catalog import CATALOG_NAME
+from services.platform.clients import s3_client
+from services.platform.settings import Settings
+from services.replication.raw_zone import META_COLUMNS, Manifest, RawZone, TableFiles
+
+log = logging.getLogger(__name__)
+BOOKMARK = "sandbox.raw-end-lsn"
+
+
+class SchemaEvolutionError(ValueError):
+    """A source change silver cannot take without losing data; only its table stops."""
+
+
+@dataclass
+class TableResult:
+    table: str
+    mode: str = "up to date"  # replace, merge or up to date
+    batches: int = 0
+    upserts: int = 0
+    deletes: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    schema_changes: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        if self.error:
+            return f"{self.table}: STOPPED: {self.error}"
+        bad = sum(self.quarantined.values())
+        parts = [
+            f"{self.table}: {self.mode}",
+            f"{self.batches} batches",
+            f"{self.upserts:,} upserts",
+            f"{self.deletes:,} deletes",
+            f"{bad:,} quarantined",
+        ]
+        if self.schema_changes:
+            parts.append("schema: " + "; ".join(self.schema_changes))
+        return ", ".join(parts) + f" in {self.seconds:.1f} s"
+
+
+class SilverJob:
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: Settings,
+        database: str | None = None,
+        step: Callable[[str], None] = lambda point: None,
+    ) -> None:
+        self.spark, self.settings, self.step = spark, settings, step
+        self.raw = RawZone(s3_client(settings), settings.s3.raw_bucket, database or settings.postgres.source_db)
+        self.silver = f"{CATALOG_NAME}.{settings.lakehouse.silver_namespace}"
+        self.quarantine = f"{CATALOG_NAME}.{settings.lakehouse.quarantine_namespace}"
+
+    def table_name(self, table: str) -> str:
+        return f"{self.silver}.{table}"
+
+    def run(self, tables: list[str] | None = None, full_refresh: bool = False) -> list[TableResult]:
+        """Bring every (or each named) silver table up to date with the raw zone."""
+        unknown = set(tables or []) - {t.name for t in SILVER_TABLES}
+        if unknown:
+            raise ValueError(
+                f"unknown table {', '.join(sorted(unknown))}; silver tables: {', '.join(t.name for t in SILVER_TABLES)}"
+            )
+        for namespace in (self.silver, self.quarantine):
+            self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
+        manifests, results = self.raw.manifests(), []
+        for design in SILVER_TABLES:
+            if tables and design.name not in tables:
+                continue
+            started = time.monotonic()
+            try:
+                result = self._apply(design, manifests, full_refresh)
+            except SchemaEvolutionError as error:
+                result = TableResult(design.name, error=str(error))
+            result.seconds = time.monotonic() - started
+            log.info(result.summary())
+            results.append(result)
+        return results
+
+    # -- one table -----------------------------------------------------------------------------
+
+    def _apply(self, design: SilverTable, manifests: list[Manifest], full_refresh: bool) -> TableResult:
+        target, result = self.table_name(design.name), TableResult(design.name)
+        if full_refresh:
+            self.spark.sql(f"DROP TABLE IF EXISTS {target}")
+        mode, batches = self._pending(target, manifests)
+        files = [
+            f"s3a://{self.raw.bucket}/{key}" for m in batches for key in m.tables.get(design.name, TableFiles()).files
+        ]
+        if not files:
+            return result
+        result.mode, result.batches = mode, len(batches)
+        changes = self.spark.read.option("mergeSchema", "true").parquet(*files)
+        if any("truncate" in m.tables.get(design.name, TableFiles()).ops for m in batches):
+            changes = _after_last_truncate(changes)
+            result.mode = mode = "replace"
+        latest = _latest_per_key(changes, design.key).cache()
+        ops = {row._op: row["count"] for row in latest.groupBy("_op").count().collect()}
+        result.deletes = ops.get("delete", 0) if mode == "merge" else 0
+        upserts = latest.filter(F.col("_op") != "delete")
+        clean, result.quarantined = self._quarantine(design, upserts)
+        result.upserts = sum(n for op, n in ops.items() if op != "delete") - sum(result.quarantined.values())
+        result.schema_changes = evolve_table(
+            self.spark, target, design, clean.drop(*META_COLUMNS).schema, TABLE_PROPERTIES, SchemaEvolutionError
+        )
+        bookmark = {BOOKMARK: str(batches[-1].end_lsn)}
+        self.step("before_commit")  # tests stop the job here: quarantine written, silver not
+        if mode == "replace":
+            data = clean.drop(*META_COLUMNS)
+            commit_with_properties(self.spark, bookmark, lambda: data.writeTo(target).overwrite(F.lit(True)))
+        else:
+            deletes = latest.filter(F.col("_op") == "delete")
+            self._merge(target, design, clean.unionByName(deletes, allowMissingColumns=True), bookmark)
+        latest.unpersist()
+        return result
+
+    def bookmark(self, target: str) -> int | None:
+        """The raw end LSN of the newest bookmarked snapshot in the table's current history.
+
+        Compaction and manifest rewrites add snapshots without the bookmark, so the newest
+        ancestor that has one is the answer, not the current snapshot.
+        """
+        if not self.spark.catalog.tableExists(target):
+            return None
+        rows = self.spark.sql(
+            f"SELECT s.summary['{BOOKMARK}'] AS lsn FROM {target}.snapshots s JOIN {target}.history h"
+            f" ON s.snapshot_id = h.snapshot_id AND h.is_current_ancestor"
+            f" WHERE s.summary['{BOOKMARK}'] IS NOT NULL ORDER BY s.committed_at DESC LIMIT 1"
+        ).collect()
+        return int(rows[0].lsn) if rows else None
+
+    def _pending(self, target: str, manifests: list[Manifest]) -> tuple[str, list[Manifest]]:
+        snapshots = [i for i, m in enumerate(manifests) if m.kind == "snapshot"]
+        if not snapshots:
+            return "up to date", []
+        newest = snapshots[-1]
+        bookmark = self.bookmark(target)
+        if bookmark is None or bookmark < manifests[newest].end_lsn:
+            return "replace", manifests[newest:]
+        return "merge", [m for m in manifests if m.end_lsn > bookmark]
+
+    def _merge(self, target: str, design: SilverTable, changes: DataFrame, bookmark: dict[str, str]) -> None:
+        view = f"changes_{design.name}"
+        changes.createOrReplaceTempView(view)
+        columns = [c for c in changes.columns if c not in META_COLUMNS]
+        assignments = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
+        names = ", ".join(f"`{c}`" for c in columns)
+        values = ", ".join(f"s.`{c}`" for c in columns)
+        statement = (
+            f"MERGE INTO {target} t USING {view} s ON t.`{design.key}` = s.`{design.key}` "
+            f"WHEN MATCHED AND s._op = 'delete' THEN DELETE "
+            f"WHEN MATCHED THEN UPDATE SET {assignments} "
+            f"WHEN NOT MATCHED AND s._op <> 'delete' THEN INSERT ({names}) VALUES ({values})"
+        )
+        commit_with_properties(self.spark, bookmark, lambda: self.spark.sql(statement))
+
+    # -- quality -------------------------------------------------------------------------------
+
+    def _quarantine(self, design: SilverTable, upserts: DataFrame) -> tuple[DataFrame, dict[str, int]]:
+        """Split off rows that break a rule; record them, idempotently, in quarantine.<table>.
+
+        The counts are per rule (a row breaking two rules counts twice); the clean rows are
+        the upserts that broke none.
+        """
+        broken = [self._violations(rule, upserts).withColumn("rule", F.lit(rule.name)) for rule in design.rules]
+        bad = broken[0]
+        for more in broken[1:]:
+            bad = bad.unionByName(more)
+        bad = bad.cache()
+        counts = {row.rule: row["count"] for row in bad.groupBy("rule").count().collect()}
+        if not counts:
+            bad.unpersist()
+            return upserts, counts
+        self._record_quarantine(design.name, bad)
+        clean = upserts.join(bad.select("_lsn", "_seq").distinct(), ["_lsn", "_seq"], "left_anti").cache()
+        clean.count()  # materialise before `bad` goes
+        bad.unpersist()
+        return clean, counts
+
+    def _violations(self, rule: Rule, rows: DataFrame) -> DataFrame:
+        if rule.violation:
+            return rows.filter(F.coalesce(F.expr(rule.violation), F.lit(False)))
+        parent_table, parent_key = rule.parent
+        parents = self.spark.table(self.table_name(parent_table)).select(F.col(parent_key).alias("_parent_key"))
+        return rows.join(parents, rows[rule.column] == parents["_parent_key"], "left_anti")
+
+    def _record_quarantine(self, table: str, bad: DataFrame) -> None:
+        target = f"{self.quarantine}.{table}"
+        self.spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {target} (rule string, raw_row string, _op string, _lsn bigint, "
+            f"_seq bigint, _batch_id string, quarantined_at timestamp) USING iceberg "
+            f"TBLPROPERTIES ('format-version'='2')"
+        )
+        records = bad.select(
+            "rule",
+            F.to_json(F.struct(*[c for c in bad.columns if c != "rule"])).alias("raw_row"),
+            "_op",
+            "_lsn",
+            "_seq",
+            "_batch_id",
+            F.current_timestamp().alias("quarantined_at"),
+        )
+        records.createOrReplaceTempView(f"quarantine_{table}")
+        self.spark.sql(
+            f"MERGE INTO {target} q USING quarantine_{table} s "
+            f"ON q._lsn = s._lsn AND q._seq = s._seq AND q.rule = s.rule WHEN NOT MATCHED THEN INSERT *"
+        )
+
+
+def _latest_per_key(changes: DataFrame, key: str) -> DataFrame:
+    newest_first = Window.partitionBy(key).orderBy(F.col("_lsn").desc(), F.col("_seq").desc())
+    return changes.withColumn("_rank", F.row_number().over(newest_first)).filter("_rank = 1").drop("_rank")
+
+
+def _after_last_truncate(changes: DataFrame) -> DataFrame:
+    """The rows after the newest truncate: the table was emptied there."""
+    cut = changes.filter(F.col("_op") == "truncate").agg(F.max(F.struct("_lsn", "_seq")).alias("cut")).first().cut
+    after = (F.col("_lsn") > cut["_lsn"]) | ((F.col("_lsn") == cut["_lsn"]) & (F.col("_seq") > cut["_seq"]))
+    return changes.filter(after & (F.col("_op") != "truncate"))
