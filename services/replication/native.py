@@ -273,7 +273,7 @@ class NativeEngine:
             schema = pa.schema([pa.field(c.name, c.arrow) for c in table.columns] + list(META_FIELDS))
             rows = 0
             with pq.ParquetWriter(parquet_path, schema, compression="zstd") as writer:
-                for batch in _csv_batches(csv_stream, names, column_types):
+                for batch in csv_batches(csv_stream, names, column_types):
                     arrays = [
                         pa.array([values.convert(c, v) for v in batch.column(i).to_pylist()], c.arrow)
                         if c.parsed_per_value
@@ -368,13 +368,16 @@ def _copy_stream(conn: psycopg.Connection, query: sql.Composable) -> Iterator[io
         yield io.BufferedReader(spool, buffer_size=1 << 20)
 
 
-def _csv_batches(stream: io.BufferedReader, names: list[str], types: dict[str, pa.DataType]):
+def csv_batches(stream: io.BufferedReader, names: list[str], types: dict[str, pa.DataType], block_size: int = 8 << 20):
     """Record batches of COPY CSV as Arrow parses it (none for an empty table)."""
     if not stream.peek(1):
         return
     yield from pacsv.open_csv(
         stream,
-        read_options=pacsv.ReadOptions(column_names=names, block_size=8 << 20),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=block_size),
+        # Text values may hold line breaks (quoted by COPY): without this, a break that falls
+        # on a block boundary throws Arrow's chunker out of sync.
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types=types,
             true_values=["t"],

@@ -13,7 +13,7 @@ from pathlib import Path
 from services.platform.logs import configure_logging
 from services.platform.settings import PROJECT_ROOT
 
-BENCHMARKS = ("platform", "source", "replication")
+BENCHMARKS = ("platform", "source", "replication", "lakehouse")
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ import textwrap
 import threading
 import time
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 
@@ -25,11 +24,8 @@ from services.platform.bootstrap import ensure_buckets
 from services.platform.clients import Role, postgres_connect, s3_client
 from services.platform.settings import PROJECT_ROOT, Settings
 from services.replication.raw_zone import RawZone
-from services.source.generator import generate_dataset, write_csvs
-from services.source.loader import load_folder
-from services.source.schema import apply_migrations
 from services.source.tables import TABLES
-from tests.benchmarks.isolated import isolated_sandbox, start
+from tests.benchmarks.isolated import isolated_sandbox, load_source, start
 from tests.benchmarks.measure import run_measured
 
 ORDERS = 1_000_000
@@ -46,18 +42,6 @@ DLT_RUN = textwrap.dedent("""
     pipeline = dlt.pipeline("bench", destination=destination, dataset_name="shop", pipelines_dir=workdir)
     pipeline.run(source, loader_file_format="parquet")
 """)
-
-
-def _load_source(settings: Settings) -> int:
-    with tempfile.TemporaryDirectory() as scratch:
-        dataset = generate_dataset(ORDERS, seed=42)
-        rows = sum(len(t) for t in dataset.values())
-        write_csvs(dataset, Path(scratch) / "data")
-        del dataset
-        with postgres_connect(settings, settings.postgres.source_db, Role.APP) as conn:
-            apply_migrations(conn)
-            load_folder(conn, Path(scratch) / "data")
-    return rows
 
 
 def _copy_floor(settings: Settings) -> float:
@@ -149,7 +133,7 @@ def run() -> dict[str, object]:
     with isolated_sandbox("replication") as (settings, env):
         start(settings, "postgres", "seaweedfs")
         ensure_buckets(settings)
-        rows = _load_source(settings)
+        rows = load_source(settings, ORDERS)
         floor = _copy_floor(settings)
         ours, ours_rss = run_measured([sys.executable, "-m", "services.cli", "replicate"], env)
         snapshot = RawZone(

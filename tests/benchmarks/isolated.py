@@ -13,9 +13,13 @@ from pathlib import Path
 
 import psutil
 
+from services.platform.clients import Role, postgres_connect
 from services.platform.local import local_services
 from services.platform.settings import Settings, load_settings
 from services.platform.supervisor import Supervisor
+from services.source.generator import generate_dataset, write_csvs
+from services.source.loader import load_folder
+from services.source.schema import apply_migrations
 from tests.ports import isolated_environment
 
 
@@ -47,6 +51,19 @@ def start(settings: Settings, *names: str) -> None:
     for spec in local_services(settings):
         if spec.name in names:
             supervisor.start(spec)
+
+
+def load_source(settings: Settings, orders: int, seed: int = 42) -> int:
+    """Generate `orders` orders and load them into the sandbox's source database; return the rows."""
+    with tempfile.TemporaryDirectory() as scratch:
+        dataset = generate_dataset(orders, seed=seed)
+        rows = sum(len(t) for t in dataset.values())
+        write_csvs(dataset, Path(scratch) / "data")
+        del dataset
+        with postgres_connect(settings, settings.postgres.source_db, Role.APP) as conn:
+            apply_migrations(conn)
+            load_folder(conn, Path(scratch) / "data")
+    return rows
 
 
 def sandbox(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,6 +5,8 @@ what Spark wrote."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pyarrow as pa
 import pytest
 
@@ -146,6 +148,12 @@ def test_broken_rows_go_to_quarantine_with_their_rule(replicator, job, source, l
     assert all('"order_item_id"' in r["raw_row"] or r["rule"] == "null_key" for r in quarantine.values())
     job.run(["order_items"])  # nothing new: the quarantine is not written twice
     assert len(silver_rows(lake_settings, "order_items", "_seq", lake_settings.lakehouse.quarantine_namespace)) == 3
+
+    orders = replicator.raw.read_table("orders")
+    future = {**orders.slice(0, 1).to_pylist()[0], "order_id": 900010, "ordered_at": datetime(2999, 1, 1, tzinfo=UTC)}
+    _raw_batch(replicator, "orders", [future], orders.schema)
+    assert next(iter(job.run(["orders"]))).quarantined == {"impossible_ordered_at": 1}
+    assert 900010 not in silver_rows(lake_settings, "orders", "order_id")
 
 
 def test_an_incompatible_change_stops_only_its_table(replicator, job, source, lake_settings) -> None:
