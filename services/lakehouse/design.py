@@ -92,5 +92,3 @@ SILVER_TABLES: tuple[SilverTable, ...] = (  # parents before children: foreign k
         (not_null_key("payment_id"), foreign_key("order_id", "orders", "order_id"), plausible_time("attempted_at")),
     ),
 )  # fmt: skip
-
-BY_NAME = {table.name: table for table in SILVER_TABLES}
