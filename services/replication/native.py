@@ -193,7 +193,7 @@ class NativeEngine:
             columns = tuple(
                 ColumnType(*row)
                 for row in conn.execute(
-                    "SELECT attname, atttypid::int, atttypmod FROM pg_attribute"
+                    "SELECT attname, atttypid::int, atttypmod, format_type(atttypid, atttypmod) FROM pg_attribute"
                     " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
                     (f"{schema}.{name}",),
                 )

@@ -22,7 +22,7 @@ pgoutput text and are parsed with psycopg's own loaders, so both paths agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 import pyarrow as pa
@@ -71,6 +71,7 @@ class ColumnType:
     name: str
     type_oid: int
     type_modifier: int
+    type_name: str = field(default="", compare=False)  # as Postgres names it, for error messages
 
     @property
     def arrow(self) -> pa.DataType:
@@ -102,14 +103,9 @@ def check_supported(table: str, columns: list[ColumnType]) -> None:
             column.arrow  # noqa: B018 - computing it is the check
         except UnsupportedTypeError:
             raise UnsupportedTypeError(
-                f"table {table}, column {column.name}: Postgres type oid {column.type_oid} "
-                f"({column_type_name(column.type_oid)}) is not supported by the raw zone; "
-                "cast it in a view or drop the column from the publication"
+                f"table {table}, column {column.name}: Postgres type {column.type_name or column.type_oid} "
+                "is not supported by the raw zone; cast it in a view or drop the column from the publication"
             ) from None
-
-
-def column_type_name(oid: int) -> str:
-    return {1186: "interval", 3904: "int4range", 600: "point", 869: "inet"}.get(oid, "unknown")
 
 
 class TextValues:

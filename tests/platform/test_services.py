@@ -4,8 +4,6 @@ stays on loopback. These tests share the session's services (see conftest.py).""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 
 import psutil
@@ -17,10 +15,7 @@ from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, kinesis_client, postgres_connect, s3_client
 from services.platform.local import local_services
 from services.platform.supervisor import PortClaim, PortInUseError, ServiceSpec, Supervisor
-
-
-def sandbox(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], capture_output=True, text=True, timeout=300)
+from tests.cli import sandbox
 
 
 def test_roles_reach_their_databases(settings, services) -> None:
@@ -101,11 +96,15 @@ def test_prefect_records_a_flow_run(settings, services) -> None:
     def smoke(x: int) -> int:
         return x * 2
 
-    assert smoke(21) == 42
+    state = smoke(21, return_state=True)
+    assert state.result() == 42
     with get_client(sync_client=True) as client:
         assert client.api_healthcheck() is None
-        runs = client.read_flow_runs()
-    assert any(run.state and run.state.is_completed() for run in runs if run.name)
+        run = client.read_flow_run(state.state_details.flow_run_id)
+        recorded = client.read_flow(run.flow_id)
+    assert recorded.name == "smoke"
+    assert run.state is not None and run.state.is_completed()
+    assert run.parameters == {"x": 21}
 
 
 def running_pids(settings) -> dict[str, int | None]:
