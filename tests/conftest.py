@@ -129,3 +129,26 @@ def spark(settings, services):
     session = spark_session(settings, app_name="sandbox-tests")
     yield session
     session.stop()
+
+
+@pytest.fixture
+def lake_settings(engine_settings):
+    suffix = uuid.uuid4().hex[:8]
+    lakehouse = engine_settings.lakehouse.model_copy(
+        update={"silver_namespace": f"silver_{suffix}", "quarantine_namespace": f"quarantine_{suffix}"}
+    )
+    return engine_settings.model_copy(update={"lakehouse": lakehouse})
+
+
+@pytest.fixture
+def replicator(lake_settings, source):
+    from services.replication.native import NativeEngine
+
+    return NativeEngine(lake_settings, database=source.info.dbname)
+
+
+@pytest.fixture
+def job(spark, lake_settings, source):
+    from services.lakehouse.silver import SilverJob
+
+    return SilverJob(spark, lake_settings, database=source.info.dbname)

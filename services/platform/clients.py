@@ -110,3 +110,24 @@ def prefect_environment(settings: Settings) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_API_URL": settings.prefect.api_url,
     }
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """The variables dbt's profiles.yml reads: the warehouse connection of the active profile."""
+    user, password = postgres_credentials(settings, Role.DBT)
+    env = {
+        "DBT_HOST": settings.postgres.host,
+        "DBT_PORT": str(settings.postgres.port),
+        "DBT_USER": user,
+        "DBT_PASSWORD": password,
+        "DBT_DBNAME": settings.postgres.warehouse_db,
+        "DBT_PROFILES_DIR": str(settings.dbt.project_dir),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    snowflake = settings.snowflake
+    for name in ("account", "user", "role", "warehouse", "database"):
+        if value := getattr(snowflake, name):
+            env[f"SNOWFLAKE_{name.upper()}"] = value
+    if snowflake.password:
+        env["SNOWFLAKE_PASSWORD"] = snowflake.password.get_secret_value()
+    return env

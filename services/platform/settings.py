@@ -121,6 +121,50 @@ class LakehouseSettings(BaseModel):
     orphan_files_older_than_hours: float = 72.0  # never younger: a running write's files look orphaned
 
 
+class WarehouseSettings(BaseModel):
+    """The warehouse side: where lake tables land, where dbt builds marts, where marts are exported."""
+
+    lake_schema: str = "lake"  # silver and real-time tables, loaded from Iceberg
+    marts_schema: str = "marts"  # dbt's marts, exported by `sandbox export`
+    gold_namespace: str = "gold"  # Iceberg copies of the marts
+    final_prefix: str = ""  # key prefix of the Parquet marts in the final bucket
+
+
+class DbtSettings(BaseModel):
+    project_dir: Path = PROJECT_ROOT / "dbt"
+    target: str  # the profiles.yml target; each profile has its own
+    threads: int = 2
+
+
+class SnowflakeSettings(BaseModel):
+    """The aws profile's warehouse; handed to dbt as SNOWFLAKE_* variables, never logged."""
+
+    account: str | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    role: str | None = None
+    warehouse: str | None = None
+    database: str | None = None
+
+
+class StreamingSettings(BaseModel):
+    """The real-time path: the clickstream producer and the Spark consumer."""
+
+    realtime_namespace: str = "realtime"
+    put_batch_records: int = 500  # PutRecords' own limit
+    put_retry_attempts: int = 8  # for the records a PutRecords call reports as failed
+    get_records_limit: int = 10_000
+    trigger_seconds: float = 2.0  # micro-batch interval of the consumer
+    max_record_bytes: int = 10_000  # larger payloads are dead-lettered as oversized
+    idle_batches_to_stop: int = 3  # `--until-idle`: stop after this many empty polls
+
+
+class DashboardSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8050
+    refresh_seconds: int = 5  # how often the live charts reload
+
+
 class PrefectSettings(BaseModel):
     api_url: str
     work_pool: str = "sandbox"
@@ -153,6 +197,7 @@ _PROFILE_DEFAULTS: dict[Profile, dict[str, Any]] = {
         "catalog": {"uri": "http://127.0.0.1:8181"},
         "kinesis": {"endpoint_url": "http://127.0.0.1:4567"},
         "prefect": {"api_url": "http://127.0.0.1:4200/api"},
+        "dbt": {"target": "local"},
     },
     Profile.COMPOSE: {
         "postgres": {"host": "postgres", "port": 5432},
@@ -162,12 +207,14 @@ _PROFILE_DEFAULTS: dict[Profile, dict[str, Any]] = {
         "kinesis": {"endpoint_url": "http://kinesis:4567"},
         "prefect": {"api_url": "http://prefect-server:4200/api"},
         "spark": {"master": "spark://spark-master:7077"},
+        "dbt": {"target": "compose"},
     },
     Profile.AWS: {
         "postgres": {"port": 5432},
         "airbyte": {"source_ssl_mode": "require"},
         "s3": {"endpoint_url": None},
         "kinesis": {"endpoint_url": None},
+        "dbt": {"target": "aws"},
     },
 }
 
@@ -200,6 +247,11 @@ class Settings(BaseSettings):
     replication: ReplicationSettings = ReplicationSettings()
     airbyte: AirbyteSettings = AirbyteSettings()
     lakehouse: LakehouseSettings = LakehouseSettings()
+    warehouse: WarehouseSettings = WarehouseSettings()
+    dbt: DbtSettings
+    snowflake: SnowflakeSettings = SnowflakeSettings()
+    streaming: StreamingSettings = StreamingSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     prefect: PrefectSettings
     spark: SparkSettings = SparkSettings()
     seaweedfs: SeaweedFSPorts = SeaweedFSPorts()

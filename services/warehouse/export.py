@@ -1,0 +1,109 @@
+"""Marts -> the final zone: each mart as Parquet on S3 and as an Iceberg table `gold.<mart>`.
+
+Consumers pick either: plain files (`s3://final/<mart>/<mart>.parquet`, replaced in one PUT)
+or a table with history (one overwrite commit per export, so time travel shows each
+export). Types follow the mart's contract: numeric(p,s) stays decimal(p,s); a numeric
+without precision (a ratio) becomes a double.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+from psycopg import sql
+from pyiceberg.catalog import Catalog
+
+from services.platform.settings import Settings
+
+log = logging.getLogger(__name__)
+FETCH_ROWS = 100_000
+
+_ARROW_TYPES = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    25: pa.string(),
+    1042: pa.string(),
+    1043: pa.string(),
+    700: pa.float32(),
+    701: pa.float64(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+}
+NUMERIC = 1700
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    mart: str
+    rows: int
+    key: str  # the Parquet object in the final bucket
+    sha256: str  # of the Parquet object, for consumers who verify downloads
+
+
+def marts(conn: psycopg.Connection, schema: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE'"
+        " ORDER BY table_name",
+        (schema,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _arrow_field(column: psycopg.Column) -> pa.Field:
+    if column.type_code == NUMERIC:
+        if column.precision is not None and column.precision <= 38:
+            return pa.field(column.name, pa.decimal128(column.precision, column.scale or 0))
+        return pa.field(column.name, pa.float64())
+    if column.type_code not in _ARROW_TYPES:
+        raise ValueError(f"mart column {column.name} has a Postgres type (oid {column.type_code}) export cannot map")
+    return pa.field(column.name, _ARROW_TYPES[column.type_code])
+
+
+def read_mart(conn: psycopg.Connection, schema: str, mart: str) -> pa.Table:
+    """The whole mart as Arrow, fetched in slices from a server-side cursor."""
+    with conn.transaction(), conn.cursor(name=f"export_{mart}") as cursor:
+        cursor.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(schema, mart)))
+        batches, arrow_schema = [], None
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            if arrow_schema is None:
+                arrow_schema = pa.schema([_arrow_field(c) for c in cursor.description])
+            columns = [
+                pa.array(values, type=f.type) for values, f in zip(zip(*rows, strict=True), arrow_schema, strict=True)
+            ]
+            batches.append(pa.RecordBatch.from_arrays(columns, schema=arrow_schema))
+        if arrow_schema is None:  # empty mart: the description is there without rows
+            arrow_schema = pa.schema([_arrow_field(c) for c in cursor.description])
+    return pa.Table.from_batches(batches, schema=arrow_schema)
+
+
+def export_marts(settings: Settings, conn: psycopg.Connection, s3: object, catalog: Catalog) -> list[ExportResult]:
+    schema, bucket = settings.warehouse.marts_schema, settings.s3.final_bucket
+    namespace = settings.warehouse.gold_namespace
+    catalog.create_namespace_if_not_exists(namespace)
+    results = []
+    names = marts(conn, schema)
+    if not names:
+        raise ValueError(f"the warehouse has no marts in schema {schema!r}: run `sandbox transform` first")
+    for mart in names:
+        table = read_mart(conn, schema, mart)
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        key = f"{settings.warehouse.final_prefix}{mart}/{mart}.parquet"
+        s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+        gold = catalog.create_table_if_not_exists(f"{namespace}.{mart}", schema=table.schema)
+        with gold.update_schema() as update:
+            update.union_by_name(table.schema)
+        gold.overwrite(table)
+        result = ExportResult(mart, table.num_rows, key, hashlib.sha256(buffer.getvalue()).hexdigest())
+        log.info("%s: %s rows -> s3://%s/%s and %s.%s", mart, f"{table.num_rows:,}", bucket, key, namespace, mart)
+        results.append(result)
+    return results
