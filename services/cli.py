@@ -18,6 +18,7 @@ from services.platform.logs import configure_logging
 from services.platform.settings import Profile, load_settings
 from services.replication import cli as replication_cli
 from services.source import cli as source_cli
+from services.streaming import cli as streaming_cli
 from services.warehouse import cli as warehouse_cli
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ source_cli.register(app)
 replication_cli.register(app)
 lakehouse_cli.register(app)
 warehouse_cli.register(app)
+streaming_cli.register(app)
 
 if __name__ == "__main__":
     app()

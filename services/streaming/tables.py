@@ -21,6 +21,7 @@ from pyiceberg.types import (
     StringType,
     TimestamptzType,
 )
+from pyspark.sql import types as T
 
 EVENTS_SCHEMA = Schema(
     NestedField(1, "event_id", StringType(), required=True),
@@ -38,12 +39,12 @@ EVENTS_SCHEMA = Schema(
 )
 EVENTS_PARTITIONING = PartitionSpec(PartitionField(8, 1000, HourTransform(), "occurred_hour"))
 
+# Written by Spark aggregations and MERGE, whose columns are all nullable: hence optional fields.
 EVENTS_PER_MINUTE_SCHEMA = Schema(
-    NestedField(1, "minute", TimestamptzType(), required=True),
-    NestedField(2, "event_type", StringType(), required=True),
-    NestedField(3, "events", LongType(), required=True),
-    NestedField(4, "revenue", DecimalType(18, 2), required=True),  # price x quantity of purchases
-    identifier_field_ids=[1, 2],
+    NestedField(1, "minute", TimestamptzType()),
+    NestedField(2, "event_type", StringType()),
+    NestedField(3, "events", LongType()),
+    NestedField(4, "revenue", DecimalType(18, 2)),  # price x quantity of purchases
 )
 EVENTS_PER_MINUTE_PARTITIONING = PartitionSpec(PartitionField(1, 1000, DayTransform(), "minute_day"))
 
@@ -53,7 +54,6 @@ DEAD_LETTER_SCHEMA = Schema(
     NestedField(3, "reason", StringType(), required=True),
     NestedField(4, "payload", StringType(), required=True),  # the record's bytes, decoded leniently
     NestedField(5, "arrived_at", TimestamptzType(), required=True),
-    identifier_field_ids=[1, 2],
 )
 
 TABLES: dict[str, tuple[Schema, PartitionSpec]] = {
@@ -62,6 +62,21 @@ TABLES: dict[str, tuple[Schema, PartitionSpec]] = {
     "dead_letter": (DEAD_LETTER_SCHEMA, PartitionSpec()),
 }
 PROPERTIES = {"format-version": "2", "write.parquet.compression-codec": "zstd"}
+
+
+_SPARK_TYPES = {StringType(): T.StringType(), LongType(): T.LongType(), IntegerType(): T.IntegerType(),
+                TimestamptzType(): T.TimestampType()}  # fmt: skip
+
+
+def spark_schema(schema: Schema) -> T.StructType:
+    """The Spark rows a table takes, required fields as non-nullable (Spark checks them on write)."""
+
+    def spark_type(kind: object) -> T.DataType:
+        if isinstance(kind, DecimalType):
+            return T.DecimalType(kind.precision, kind.scale)
+        return _SPARK_TYPES[kind]
+
+    return T.StructType([T.StructField(f.name, spark_type(f.field_type), not f.required) for f in schema.fields])
 
 
 def ensure_realtime_table(catalog: Catalog, namespace: str, name: str) -> Table:
