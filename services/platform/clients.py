@@ -121,6 +121,8 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
         "DBT_USER": user,
         "DBT_PASSWORD": password,
         "DBT_DBNAME": settings.postgres.warehouse_db,
+        "DBT_LAKE_SCHEMA": settings.warehouse.lake_schema,
+        "DBT_MARTS_SCHEMA": settings.warehouse.marts_schema,
         "DBT_PROFILES_DIR": str(settings.dbt.project_dir),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }

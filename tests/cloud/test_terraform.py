@@ -327,7 +327,7 @@ def test_the_fmt_check_catches_what_terraform_fmt_would_change() -> None:
     good = 'resource "a" "b" {\n  name  = "x"\n  count = 2\n\n  tags = {\n    A = "b"\n  }\n}\n'
     assert fmt_problems(good) == []
     assert fmt_problems(good.replace('name  = "x"', 'name = "x"'))  # not aligned
-    assert fmt_problems(good.replace('  count = 2', '    count = 2'))  # wrong indentation
+    assert fmt_problems(good.replace("  count = 2", "    count = 2"))  # wrong indentation
     assert fmt_problems(good.replace('"x"', '"x" '))  # trailing whitespace
     assert fmt_problems(good.replace("    A", "\tA"))  # tab
     assert fmt_problems(good.replace('A = "b"', 'A =  "b"'))  # two spaces after "="
@@ -396,7 +396,9 @@ def test_network_has_two_private_subnets_across_zones_and_one_nat_egress() -> No
     assert all("gateway_id" not in r for r in private_routes)
 
     endpoints = resources("aws_vpc_endpoint")
-    assert any(e["vpc_endpoint_type"] == "Gateway" and expr(e["service_name"]).endswith(".s3") for e in endpoints.values())
+    assert any(
+        e["vpc_endpoint_type"] == "Gateway" and expr(e["service_name"]).endswith(".s3") for e in endpoints.values()
+    )
 
 
 def test_no_security_group_admits_anything_but_postgres_from_the_worker() -> None:
@@ -480,35 +482,39 @@ def test_the_three_zones_are_buckets_named_from_the_prefix() -> None:
         assert "${var.name_prefix}" in name
 
 
-@pytest.mark.parametrize(
-    ("type_", "check"),
-    [
-        ("aws_s3_bucket_versioning", lambda b: block_list(b, "versioning_configuration")[0]["status"] == "Enabled"),
-        (
-            "aws_s3_bucket_server_side_encryption_configuration",
-            lambda b: block_list(block_list(b, "rule")[0], "apply_server_side_encryption_by_default")[0][
-                "sse_algorithm"
-            ]
-            in ("aws:kms", "aws:kms:dsse", "AES256"),
-        ),
-        (
-            "aws_s3_bucket_public_access_block",
-            lambda b: all(
-                b.get(flag) is True
-                for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
-            ),
-        ),
-        (
-            "aws_s3_bucket_ownership_controls",
-            lambda b: block_list(b, "rule")[0]["object_ownership"] == "BucketOwnerEnforced",
-        ),
-    ],
-    ids=lambda value: value if isinstance(value, str) else "",
-)
-def test_every_bucket_is_configured(type_: str, check: Any) -> None:
+PUBLIC_ACCESS_BLOCKS = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+
+
+def versioned(body: dict[str, Any]) -> bool:
+    return block_list(body, "versioning_configuration")[0]["status"] == "Enabled"
+
+
+def encrypted(body: dict[str, Any]) -> bool:
+    default = block_list(block_list(body, "rule")[0], "apply_server_side_encryption_by_default")[0]
+    return default["sse_algorithm"] in ("aws:kms", "aws:kms:dsse", "AES256")
+
+
+def private(body: dict[str, Any]) -> bool:
+    return all(body.get(flag) is True for flag in PUBLIC_ACCESS_BLOCKS)
+
+
+def owner_enforced(body: dict[str, Any]) -> bool:
+    return block_list(body, "rule")[0]["object_ownership"] == "BucketOwnerEnforced"
+
+
+BUCKET_SETTINGS = {
+    "aws_s3_bucket_versioning": versioned,
+    "aws_s3_bucket_server_side_encryption_configuration": encrypted,
+    "aws_s3_bucket_public_access_block": private,
+    "aws_s3_bucket_ownership_controls": owner_enforced,
+}
+
+
+@pytest.mark.parametrize("type_", sorted(BUCKET_SETTINGS))
+def test_every_bucket_is_configured(type_: str) -> None:
     covered = covered_buckets(type_)
     assert set(covered) == set(bucket_instances()), f"{type_} misses {set(bucket_instances()) - set(covered)}"
-    assert all(check(body) for body in covered.values())
+    assert all(BUCKET_SETTINGS[type_](body) for body in covered.values())
 
 
 def test_every_bucket_refuses_plain_http() -> None:
@@ -593,8 +599,8 @@ def test_the_worker_is_private_imdsv2_only_encrypted_and_managed_through_ssm() -
     root = block_list(worker, "root_block_device")[0]
     assert root["encrypted"] is True
 
-    profile = resources("aws_iam_instance_profile")[referenced(worker["iam_instance_profile"], "aws_iam_instance_profile")]
-    role = referenced(profile["role"], "aws_iam_role")
+    profile_name = referenced(worker["iam_instance_profile"], "aws_iam_instance_profile")
+    role = referenced(resources("aws_iam_instance_profile")[profile_name]["role"], "aws_iam_role")
     attached = {
         a["policy_arn"]
         for a in resources("aws_iam_role_policy_attachment").values()
@@ -610,7 +616,7 @@ def test_the_worker_is_private_imdsv2_only_encrypted_and_managed_through_ssm() -
 
 def test_outputs_cover_the_aws_profile_settings() -> None:
     outputs = top_level("output")
-    assert OUTPUTS <= set(outputs)
+    assert set(outputs) >= OUTPUTS
     assert all(body.get("description") for body in outputs.values())
     assert expr(outputs["env_file"]["value"]) == "local.env_file"
 

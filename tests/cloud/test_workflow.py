@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+import importlib.resources
+import json
 import re
 import shlex
 from typing import Any
 
+import jsonschema
 import yaml
 
 from services.platform.settings import PROJECT_ROOT
@@ -46,6 +49,15 @@ def commands() -> list[str]:
 def ci_run_commands() -> list[str]:
     lines = [line.strip() for line in CI_RUN.read_text().splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_the_workflow_follows_the_github_workflow_schema() -> None:
+    vendored = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads((vendored / "github-workflows.json").read_text())
+    document = {("on" if key is True else key): value for key, value in workflow().items()}
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]
+    assert errors == []
 
 
 def test_the_workflow_runs_on_push_and_pull_request() -> None:

@@ -1,0 +1,28 @@
+{#
+    The business rules every model shares, defined once so marts and tests agree.
+#}
+
+{# Net amount of one order line: quantity x unit price minus the line's absolute discount. #}
+{% macro line_net_amount(quantity, unit_price, discount) -%}
+    ({{ quantity }} * {{ unit_price }} - coalesce({{ discount }}, 0))
+{%- endmacro %}
+
+{# Gross amount of one order line, before its discount. #}
+{% macro line_gross_amount(quantity, unit_price) -%}
+    ({{ quantity }} * {{ unit_price }})
+{%- endmacro %}
+
+{# An order counts toward revenue unless it is cancelled (returned orders do count). #}
+{% macro is_revenue_status(status) -%}
+    ({{ status }} <> 'cancelled')
+{%- endmacro %}
+
+{# A ratio that is null, not an error, when the denominator is 0; rounded to 6 decimals. #}
+{% macro safe_ratio(numerator, denominator, scale=6) -%}
+    cast(round(cast({{ numerator }} as numeric(18, 6)) / nullif({{ denominator }}, 0), {{ scale }}) as numeric(9, {{ scale }}))
+{%- endmacro %}
+
+{# Money, as every mart stores it. #}
+{% macro money(expression) -%}
+    cast({{ expression }} as numeric(14, 2))
+{%- endmacro %}

@@ -1,0 +1,32 @@
+-- One row per order. revenue = net_amount (sum of quantity * unit_price - discount over the
+-- order's lines) for orders whose status is not 'cancelled', 0 for cancelled orders.
+with orders as (
+
+    select * from {{ ref('int_orders__joined_items_payments') }}
+
+)
+
+select
+    order_id,
+    customer_id,
+    shipping_address_id,
+    order_status,
+    currency,
+    ordered_at,
+    order_date,
+    customer_order_number,
+    item_count,
+    units,
+    gross_amount,
+    discount_amount,
+    net_amount,
+    is_revenue,
+    revenue,
+    payment_attempts,
+    failed_payment_attempts,
+    captured_amount,
+    refunded_amount,
+    payment_method,
+    latest_payment_status
+
+from orders
