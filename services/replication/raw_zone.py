@@ -164,11 +164,13 @@ class RawZone:
         has_snapshot = any(Path(key).stem.endswith("-snapshot") for key in keys)
         return (self._read_manifest(keys[-1]) if keys else None), has_snapshot
 
-    def read_table(self, table: str, manifests: list[Manifest] | None = None) -> pa.Table | None:
-        """All committed rows of a table, in batch order (for tests, reconciliation and tools)."""
+    def read_table(
+        self, table: str, manifests: list[Manifest] | None = None, columns: list[str] | None = None
+    ) -> pa.Table | None:
+        """All committed rows of a table (or some columns), in batch order (for tests, reconciliation, tools)."""
         parts = []
         for manifest in manifests if manifests is not None else self.manifests():
             for key in manifest.tables.get(table, TableFiles()).files:
                 body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-                parts.append(pq.read_table(io.BytesIO(body)))
+                parts.append(pq.read_table(io.BytesIO(body), columns=columns))
         return pa.concat_tables(parts, promote_options="default") if parts else None

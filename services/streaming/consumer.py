@@ -124,8 +124,10 @@ class StreamConsumer:
         until_idle: bool = False,
         stop: Callable[[], bool] = lambda: False,
         on_batch: Callable[[BatchResult], None] = lambda result: None,
+        not_before_seconds: float = 0.0,
     ) -> ConsumeResult:
-        """Consume micro-batches until `stop()` says so or, with `until_idle`, the stream is drained."""
+        """Consume micro-batches until `stop()` says so or, with `until_idle`, the stream is drained
+        (but not before `not_before_seconds`, so a producer started alongside has time to begin)."""
         total, idle, started = ConsumeResult(), 0, time.monotonic()
         while not stop():
             tick = time.monotonic()
@@ -140,7 +142,8 @@ class StreamConsumer:
                 on_batch(result)
             else:
                 idle += 1
-                if until_idle and idle >= self.config.idle_batches_to_stop:
+                settled = time.monotonic() - started >= not_before_seconds
+                if until_idle and settled and idle >= self.config.idle_batches_to_stop:
                     break
             pause = self.config.trigger_seconds - (time.monotonic() - tick)
             if pause > 0 and not stop():

@@ -102,7 +102,10 @@ def export_marts(settings: Settings, conn: psycopg.Connection, s3: object, catal
         gold = catalog.create_table_if_not_exists(f"{namespace}.{mart}", schema=table.schema)
         with gold.update_schema() as update:
             update.union_by_name(table.schema)
-        gold.overwrite(table)
+        if gold.current_snapshot() is None:
+            gold.append(table)
+        else:
+            gold.overwrite(table)
         result = ExportResult(mart, table.num_rows, key, hashlib.sha256(buffer.getvalue()).hexdigest())
         log.info("%s: %s rows -> s3://%s/%s and %s.%s", mart, f"{table.num_rows:,}", bucket, key, namespace, mart)
         results.append(result)

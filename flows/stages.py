@@ -1,0 +1,41 @@
+"""The flows of each stage, as the seeds schedule them (see `flows/deployments.py`)."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows import tasks
+
+
+@flow(name="generate", description="One tick of live shop changes (every 2 hours).")
+def generate(orders: int = 100, seed: int | None = None) -> dict[str, int]:
+    return tasks.tick_source(orders, seed)
+
+
+@flow(name="replicate", description="Drain pending changes from the source into the S3 raw zone (daily).")
+def replicate() -> dict[str, float]:
+    return tasks.replicate()
+
+
+@flow(name="lakehouse", description="Apply new raw batches to the Iceberg silver tables with Spark.")
+def lakehouse(full_refresh: bool = False) -> dict[str, int]:
+    return tasks.apply_silver(full_refresh)
+
+
+@flow(name="transform", description="Load silver into the warehouse, dbt build, export marts (daily).")
+def transform(select: list[str] | None = None, full_refresh: bool = False) -> dict[str, int]:
+    tasks.load_warehouse(full_refresh)
+    tasks.dbt_build(select, full_refresh)
+    return tasks.export_marts()
+
+
+@flow(name="stream", description="Produce clickstream events to Kinesis while Spark consumes them into Iceberg.")
+def stream(seconds: float = 60.0, rate: float = 1000.0, seed: int = 0) -> dict[str, float]:
+    produced = tasks.produce_clickstream.submit(rate, seconds, seed)
+    consumed = tasks.consume_clickstream.submit(until_idle=True, not_before_seconds=seconds)
+    return {"produced": produced.result(), **consumed.result()}
+
+
+@flow(name="maintain", description="Compact, rewrite manifests, expire snapshots, remove orphans (weekly).")
+def maintain() -> dict[str, dict[str, int]]:
+    return tasks.maintain_lake()
