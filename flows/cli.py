@@ -54,8 +54,14 @@ def run(
     if flow not in known:
         raise typer.BadParameter(f"unknown flow {flow!r}; flows: {', '.join(known)}", param_hint="FLOW")
     parameters = _parameters(param or [])
-    with console.status(f"running {flow} (follow it in the Prefect UI)"):
-        flow_run = run_deployment(f"{flow}/{DEPLOYMENT_NAME}", parameters=parameters, timeout=None)
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        with console.status(f"running {flow} (follow it in the Prefect UI)"):
+            flow_run = run_deployment(f"{flow}/{DEPLOYMENT_NAME}", parameters=parameters, timeout=None)
+    except ObjectNotFound:
+        console.print(f"[red]no deployment {flow}/{DEPLOYMENT_NAME} on this Prefect server: run `sandbox deploy` first")
+        raise typer.Exit(1) from None
     url = f"{settings.prefect.api_url.removesuffix('/api')}/runs/flow-run/{flow_run.id}"
     state = flow_run.state
     if state is None or not state.is_completed():

@@ -6,6 +6,8 @@ the Prefect UI shows every flow, its schedule and its runs.
 
 from __future__ import annotations
 
+import io
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 
 from prefect import Flow
@@ -39,15 +41,16 @@ def deploy_all(settings: Settings) -> list[str]:
     names = []
     for spec in DEPLOYMENTS:
         flow = Flow.from_source(source=str(PROJECT_ROOT), entrypoint=spec.entrypoint)
-        flow.deploy(
-            name=DEPLOYMENT_NAME,
-            work_pool_name=settings.prefect.work_pool,
-            cron=spec.cron,
-            description=spec.description,
-            build=False,
-            push=False,
-            print_next_steps=False,
-            ignore_warnings=True,
-        )
+        with redirect_stdout(io.StringIO()):  # Prefect prints a table per deployment; the caller reports
+            flow.deploy(
+                name=DEPLOYMENT_NAME,
+                work_pool_name=settings.prefect.work_pool,
+                cron=spec.cron,
+                description=spec.description,
+                build=False,
+                push=False,
+                print_next_steps=False,
+                ignore_warnings=True,
+            )
         names.append(f"{spec.flow}/{DEPLOYMENT_NAME}")
     return names

@@ -19,6 +19,7 @@ from prefect.client.orchestration import get_client
 
 from services.platform.clients import Role, postgres_connect, s3_client
 from services.warehouse.export import read_mart
+from tests.cli import sandbox
 
 ORDERS, SEED = 300, 7
 
@@ -143,3 +144,17 @@ def test_deployments_carry_the_seed_schedules(settings, services) -> None:
         "stream": [],
         "pipeline": [],
     }
+
+
+def test_sandbox_run_executes_a_deployment_on_the_worker(pipeline_run, source, settings) -> None:
+    from flows.deployments import deploy_all
+
+    deploy_all(settings)
+    before = source.execute("SELECT count(*) FROM shop.orders").fetchone()[0]
+    done = sandbox("run", "generate", "--param", "orders=5", "--param", "seed=99")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "generate completed" in done.stderr
+    source.commit()
+    assert source.execute("SELECT count(*) FROM shop.orders").fetchone()[0] > before
+    unknown = sandbox("run", "nope")
+    assert unknown.returncode != 0 and "unknown flow 'nope'" in unknown.stderr
