@@ -41,6 +41,7 @@ def main(
 ) -> None:
     configure_logging(verbose)
     settings = load_settings(**({"profile": profile} if profile else {}))
+    configure_logging(verbose, secrets=settings.secrets())
     os.environ.update(prefect_environment(settings))  # for Prefect's own client in this process
     ctx.obj = settings
 

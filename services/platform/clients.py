@@ -14,7 +14,7 @@ import boto3
 import psycopg
 from botocore.config import Config
 
-from services.platform.settings import Settings
+from services.platform.settings import DBT_PROJECT_DIR, Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
@@ -112,6 +112,25 @@ def prefect_environment(settings: Settings) -> dict[str, str]:
     }
 
 
+def snowflake_connect(settings: Settings) -> Any:
+    """A Snowflake connection (the aws profile's warehouse), credentials from settings only."""
+    import snowflake.connector
+
+    sf = settings.snowflake
+    missing = [f"SANDBOX_SNOWFLAKE__{n.upper()}" for n in ("account", "user", "password") if not getattr(sf, n)]
+    if missing:
+        raise ValueError(f"the Snowflake warehouse needs {', '.join(missing)}")
+    return snowflake.connector.connect(
+        account=sf.account,
+        user=sf.user,
+        password=sf.password.get_secret_value(),
+        role=sf.role,
+        warehouse=sf.warehouse,
+        database=sf.database,
+        application="pipeline-sandbox",
+    )
+
+
 def dbt_environment(settings: Settings) -> dict[str, str]:
     """The variables dbt's profiles.yml reads: the warehouse connection of the active profile."""
     user, password = postgres_credentials(settings, Role.DBT)
@@ -123,7 +142,7 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
         "DBT_DBNAME": settings.postgres.warehouse_db,
         "DBT_LAKE_SCHEMA": settings.warehouse.lake_schema,
         "DBT_MARTS_SCHEMA": settings.warehouse.marts_schema,
-        "DBT_PROFILES_DIR": str(settings.dbt.project_dir),
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     snowflake = settings.snowflake

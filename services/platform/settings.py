@@ -124,14 +124,17 @@ class LakehouseSettings(BaseModel):
 class WarehouseSettings(BaseModel):
     """The warehouse side: where lake tables land, where dbt builds marts, where marts are exported."""
 
+    engine: Literal["postgres", "snowflake"]  # postgres copies Iceberg in; snowflake reads it in place
     lake_schema: str = "lake"  # silver and real-time tables, loaded from Iceberg
     marts_schema: str = "marts"  # dbt's marts, exported by `sandbox export`
     gold_namespace: str = "gold"  # Iceberg copies of the marts
     final_prefix: str = ""  # key prefix of the Parquet marts in the final bucket
 
 
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"  # the dbt project (and its profiles.yml) ships with the code
+
+
 class DbtSettings(BaseModel):
-    project_dir: Path = PROJECT_ROOT / "dbt"
     target: str  # the profiles.yml target; each profile has its own
     threads: int = 2
 
@@ -145,6 +148,8 @@ class SnowflakeSettings(BaseModel):
     role: str | None = None
     warehouse: str | None = None
     database: str | None = None
+    catalog_integration: str = "SANDBOX_LAKE"  # an Iceberg REST catalog integration, created once (infra/README.md)
+    external_volume: str = "SANDBOX_LAKE_VOLUME"  # the S3 location Snowflake reads Iceberg data from
 
 
 class StreamingSettings(BaseModel):
@@ -198,6 +203,7 @@ _PROFILE_DEFAULTS: dict[Profile, dict[str, Any]] = {
         "kinesis": {"endpoint_url": "http://127.0.0.1:4567"},
         "prefect": {"api_url": "http://127.0.0.1:4200/api"},
         "dbt": {"target": "local"},
+        "warehouse": {"engine": "postgres"},
     },
     Profile.COMPOSE: {
         "postgres": {"host": "postgres", "port": 5432},
@@ -208,13 +214,16 @@ _PROFILE_DEFAULTS: dict[Profile, dict[str, Any]] = {
         "prefect": {"api_url": "http://prefect-server:4200/api"},
         "spark": {"master": "spark://spark-master:7077"},
         "dbt": {"target": "compose"},
+        "warehouse": {"engine": "postgres"},
     },
     Profile.AWS: {
         "postgres": {"port": 5432},
+        "catalog": {"signing_name": "s3tables"},
         "airbyte": {"source_ssl_mode": "require"},
         "s3": {"endpoint_url": None},
         "kinesis": {"endpoint_url": None},
         "dbt": {"target": "aws"},
+        "warehouse": {"engine": "snowflake"},
     },
 }
 
@@ -247,7 +256,7 @@ class Settings(BaseSettings):
     replication: ReplicationSettings = ReplicationSettings()
     airbyte: AirbyteSettings = AirbyteSettings()
     lakehouse: LakehouseSettings = LakehouseSettings()
-    warehouse: WarehouseSettings = WarehouseSettings()
+    warehouse: WarehouseSettings
     dbt: DbtSettings
     snowflake: SnowflakeSettings = SnowflakeSettings()
     streaming: StreamingSettings = StreamingSettings()
@@ -269,6 +278,37 @@ class Settings(BaseSettings):
         if not self.home.is_absolute():
             self.home = PROJECT_ROOT / self.home
         return self
+
+    @model_validator(mode="after")
+    def _refuse_sandbox_secrets_on_aws(self) -> Settings:
+        """Real clouds get real secrets: a sandbox default password or key on aws is an error."""
+        if self.profile is not Profile.AWS:
+            return self
+        defaults = {
+            "SANDBOX_POSTGRES__ADMIN_PASSWORD": (self.postgres.admin_password, "sandbox-admin"),
+            "SANDBOX_POSTGRES__APP_PASSWORD": (self.postgres.app_password, "sandbox-app"),
+            "SANDBOX_POSTGRES__REPLICATION_PASSWORD": (self.postgres.replication_password, "sandbox-replicator"),
+            "SANDBOX_POSTGRES__DBT_PASSWORD": (self.postgres.dbt_password, "sandbox-dbt"),
+            "SANDBOX_POSTGRES__PREFECT_PASSWORD": (self.postgres.prefect_password, "sandbox-prefect"),
+            "SANDBOX_AWS__ACCESS_KEY_ID": (self.aws.access_key_id, _LOCAL_CREDENTIALS["access_key_id"]),
+            "SANDBOX_AWS__SECRET_ACCESS_KEY": (self.aws.secret_access_key, _LOCAL_CREDENTIALS["secret_access_key"]),
+        }
+        same = [name for name, (value, default) in defaults.items() if value and value.get_secret_value() == default]
+        if same:
+            raise ValueError(
+                f"the aws profile refuses sandbox default credentials: set real values for {', '.join(same)} "
+                "(or unset the AWS keys to use the standard AWS credential chain)"
+            )
+        return self
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, for the log filter that redacts them."""
+        found = []
+        for section in (self.postgres, self.aws, self.airbyte, self.snowflake):
+            for value in section.__dict__.values():
+                if isinstance(value, SecretStr) and value.get_secret_value():
+                    found.append(value.get_secret_value())
+        return found
 
     @property
     def runs_local_services(self) -> bool:

@@ -57,6 +57,7 @@ class BatchResult:
     latency_p50: float = 0.0  # seconds from Kinesis arrival to visible in Iceberg
     latency_p99: float = 0.0
     seconds: float = 0.0
+    latencies: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per record, for benchmarks
 
 
 @dataclass
@@ -182,6 +183,7 @@ class StreamConsumer:
         lags = np.array([(visible - r.arrived_at).total_seconds() for r in records])
         result.events, result.dead_letters = len(fresh), len(letters)
         result.latency_p50, result.latency_p99 = float(np.percentile(lags, 50)), float(np.percentile(lags, 99))
+        result.latencies = lags
         result.seconds = time.monotonic() - started
         log.info(
             "batch: %s records -> %s events, %s dead letters; arrival -> visible p50 %.2f s, p99 %.2f s",

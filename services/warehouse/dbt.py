@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from services.platform.clients import dbt_environment
-from services.platform.settings import Settings
+from services.platform.settings import DBT_PROJECT_DIR, Settings
 
 SAMPLE_ROWS = 5
 
@@ -52,7 +52,7 @@ def _environment(settings: Settings) -> Iterator[None]:
 
 def dbt(settings: Settings, *args: str) -> dbtRunnerResult:
     """Run one dbt command (e.g. "build", "--select", "marts") against the profile's target."""
-    project = str(settings.dbt.project_dir)
+    project = str(DBT_PROJECT_DIR)
     work = settings.home / "dbt"
     common = ["--project-dir", project, "--profiles-dir", project, "--target", settings.dbt.target]
     if args[0] not in ("parse", "deps", "clean"):

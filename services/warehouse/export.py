@@ -12,6 +12,7 @@ import hashlib
 import io
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 import psycopg
 import pyarrow as pa
@@ -49,13 +50,28 @@ class ExportResult:
     sha256: str  # of the Parquet object, for consumers who verify downloads
 
 
-def marts(conn: psycopg.Connection, schema: str) -> list[str]:
-    rows = conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE'"
-        " ORDER BY table_name",
-        (schema,),
-    ).fetchall()
-    return [r[0] for r in rows]
+class MartSource(Protocol):
+    """Where the marts are read from: the Postgres warehouse here, Snowflake on aws."""
+
+    def names(self) -> list[str]: ...
+
+    def read(self, mart: str) -> pa.Table: ...
+
+
+class PostgresMarts:
+    def __init__(self, conn: psycopg.Connection, schema: str) -> None:
+        self.conn, self.schema = conn, schema
+
+    def names(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE'"
+            " ORDER BY table_name",
+            (self.schema,),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def read(self, mart: str) -> pa.Table:
+        return read_mart(self.conn, self.schema, mart)
 
 
 def _arrow_field(column: psycopg.Column) -> pa.Field:
@@ -85,16 +101,16 @@ def read_mart(conn: psycopg.Connection, schema: str, mart: str) -> pa.Table:
     return pa.Table.from_batches(batches, schema=arrow_schema)
 
 
-def export_marts(settings: Settings, conn: psycopg.Connection, s3: object, catalog: Catalog) -> list[ExportResult]:
+def export_marts(settings: Settings, source: MartSource, s3: object, catalog: Catalog) -> list[ExportResult]:
     schema, bucket = settings.warehouse.marts_schema, settings.s3.final_bucket
     namespace = settings.warehouse.gold_namespace
     catalog.create_namespace_if_not_exists(namespace)
     results = []
-    names = marts(conn, schema)
+    names = source.names()
     if not names:
         raise ValueError(f"the warehouse has no marts in schema {schema!r}: run `sandbox transform` first")
     for mart in names:
-        table = read_mart(conn, schema, mart)
+        table = source.read(mart)
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
         key = f"{settings.warehouse.final_prefix}{mart}/{mart}.parquet"

@@ -9,14 +9,19 @@ from __future__ import annotations
 from dbt.cli.main import dbtRunnerResult
 
 from services.platform.catalog import iceberg_catalog
-from services.platform.clients import Role, postgres_connect, s3_client
+from services.platform.clients import Role, postgres_connect, s3_client, snowflake_connect
 from services.platform.settings import Settings
 from services.warehouse import dbt
-from services.warehouse.export import ExportResult, export_marts
+from services.warehouse.export import ExportResult, PostgresMarts, export_marts
 from services.warehouse.loader import LoadResult, WarehouseLoader
+from services.warehouse.snowflake import SnowflakeLake, SnowflakeMarts
 
 
 def load_lake(settings: Settings, tables: list[str] | None = None, full_refresh: bool = False) -> list[LoadResult]:
+    """Postgres copies the Iceberg tables; Snowflake registers them and reads them in place."""
+    if settings.warehouse.engine == "snowflake":
+        with snowflake_connect(settings) as conn:
+            return SnowflakeLake(settings, conn).run(tables)
     with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
         return WarehouseLoader(settings, iceberg_catalog(settings), conn).run(tables, full_refresh)
 
@@ -26,5 +31,9 @@ def build_models(settings: Settings, select: list[str] | None = None, full_refre
 
 
 def export(settings: Settings) -> list[ExportResult]:
+    schema = settings.warehouse.marts_schema
+    if settings.warehouse.engine == "snowflake":
+        with snowflake_connect(settings) as conn:
+            return export_marts(settings, SnowflakeMarts(conn, schema), s3_client(settings), iceberg_catalog(settings))
     with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
-        return export_marts(settings, conn, s3_client(settings), iceberg_catalog(settings))
+        return export_marts(settings, PostgresMarts(conn, schema), s3_client(settings), iceberg_catalog(settings))

@@ -46,11 +46,11 @@ def test_page_draws_the_marts_numbers(browser, dashboard_settings, serve, tmp_pa
             assert dict((name, tuple(xy)) for name, xy in failures) == known.EXPECTED_FAILURES
             # What plotly.js drew, not only what it was given: one bar per top product in the SVG.
             assert page.locator("#chart-top-products .bars .point").count() == len(known.EXPECTED_TOP_NAMES)
-            assert "Daily revenue" in page.locator("#chart-daily-revenue .gtitle").inner_text()
+            assert "Daily revenue" in page.locator("#chart-daily-revenue .gtitle").text_content()
 
             namespace = dashboard_settings.streaming.realtime_namespace
             assert plotted(page, "live-events", "data.length") == 0
-            live_note = page.locator("#chart-live-events .annotation-text").inner_text()
+            live_note = page.locator("#chart-live-events .annotation-text").text_content()
             assert live_note == f"no data yet: {namespace}.events_per_minute does not exist"
 
             lake = dashboard_settings.warehouse.lake_schema

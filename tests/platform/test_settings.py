@@ -48,17 +48,23 @@ def test_compose_profile_points_every_service_at_its_compose_hostname(monkeypatc
     assert settings.spark.master == "spark://spark-master:7077"
 
 
+AWS_REQUIRED = {
+    "SANDBOX_PROFILE": "aws",
+    "SANDBOX_POSTGRES__HOST": "db.example.internal",
+    "SANDBOX_CATALOG__URI": "https://s3tables.us-east-1.amazonaws.com/iceberg",
+    "SANDBOX_PREFECT__API_URL": "https://prefect.example.internal/api",
+}
+REAL_PASSWORDS = {
+    f"SANDBOX_POSTGRES__{role}_PASSWORD": f"real-{role.lower()}-secret"
+    for role in ("ADMIN", "APP", "REPLICATION", "DBT", "PREFECT")
+}
+
+
 def test_aws_profile_uses_real_endpoints_and_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError) as error:
         make(monkeypatch, SANDBOX_PROFILE="aws")
     assert "postgres.host" in str(error.value)
-    settings = make(
-        monkeypatch,
-        SANDBOX_PROFILE="aws",
-        SANDBOX_POSTGRES__HOST="db.example.internal",
-        SANDBOX_CATALOG__URI="https://glue.us-east-1.amazonaws.com/iceberg",
-        SANDBOX_PREFECT__API_URL="https://prefect.example.internal/api",
-    )
+    settings = make(monkeypatch, **AWS_REQUIRED, **REAL_PASSWORDS)
     assert settings.s3.endpoint_url is None and settings.kinesis.endpoint_url is None
     assert settings.aws.access_key_id is None  # the standard AWS credential chain
 
@@ -109,3 +115,47 @@ def test_env_example_documents_every_setting() -> None:
 def test_env_example_values_are_the_local_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     example = {name: value for name, value in env_example().items() if name.startswith("SANDBOX_")}
     assert make(monkeypatch, **example) == make(monkeypatch)
+
+
+def test_aws_profile_refuses_sandbox_default_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="SANDBOX_POSTGRES__ADMIN_PASSWORD, SANDBOX_POSTGRES__APP_PASSWORD"):
+        make(monkeypatch, **AWS_REQUIRED)
+    with pytest.raises(ValidationError, match="SANDBOX_AWS__SECRET_ACCESS_KEY"):
+        make(monkeypatch, **AWS_REQUIRED, **REAL_PASSWORDS, SANDBOX_AWS__ACCESS_KEY_ID="AKIAREAL",
+             SANDBOX_AWS__SECRET_ACCESS_KEY="sandbox-secret-key")  # fmt: skip
+    settings = make(monkeypatch, **AWS_REQUIRED, **REAL_PASSWORDS)
+    assert settings.warehouse.engine == "snowflake" and settings.dbt.target == "aws"
+    assert settings.catalog.signing_name == "s3tables"
+    assert settings.s3.endpoint_url is None and settings.kinesis.endpoint_url is None
+
+
+def test_secrets_are_redacted_from_logs(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from services.platform.logs import RedactSecrets
+
+    settings = make(monkeypatch, SANDBOX_POSTGRES__DBT_PASSWORD="hunter22", SANDBOX_SNOWFLAKE__PASSWORD="s3cr3t!")
+    caplog.handler.addFilter(RedactSecrets(settings.secrets()))
+    logging.getLogger("test").info("connecting with %s and %s", "hunter22", "s3cr3t!")
+    assert "hunter22" not in caplog.text and "s3cr3t!" not in caplog.text
+    assert "connecting with *** and ***" in caplog.text
+
+
+def test_snowflake_registers_lake_tables_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.warehouse.snowflake import register_statements
+
+    settings = make(monkeypatch, **AWS_REQUIRED, **REAL_PASSWORDS)
+    statements = register_statements(settings, "silver", "orders")
+    assert statements[1] == (
+        'CREATE ICEBERG TABLE IF NOT EXISTS "LAKE"."ORDERS" EXTERNAL_VOLUME = \'SANDBOX_LAKE_VOLUME\' '
+        "CATALOG = 'SANDBOX_LAKE' CATALOG_NAMESPACE = 'silver' CATALOG_TABLE_NAME = 'orders'"
+    )
+    assert statements[2] == 'ALTER ICEBERG TABLE "LAKE"."ORDERS" REFRESH'
+
+
+def test_snowflake_names_missing_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.platform.clients import snowflake_connect
+
+    settings = make(monkeypatch, **AWS_REQUIRED, **REAL_PASSWORDS, SANDBOX_SNOWFLAKE__ACCOUNT="xy12345")
+    with pytest.raises(ValueError, match="SANDBOX_SNOWFLAKE__USER, SANDBOX_SNOWFLAKE__PASSWORD"):
+        snowflake_connect(settings)

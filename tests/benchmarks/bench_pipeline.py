@@ -1,0 +1,54 @@
+"""The `pipeline` flow end to end at 100k and 1M orders: wall time and the peak resident memory
+of every sandbox process together (services, the flow and its Spark JVM).
+
+Targets (issue: orchestration): 1M orders < 5 min after install; peak RSS < 6 GB. Each scale
+runs in a fresh sandbox with every local service started, as `make demo` has them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from services.platform.bootstrap import create_platform_resources
+from services.platform.local import local_services
+from services.platform.supervisor import Supervisor
+from tests.benchmarks.isolated import isolated_sandbox, tree_rss_mb
+from tests.benchmarks.measure import run_measured
+
+SCALES = (100_000, 1_000_000)
+STREAM_SECONDS = 30
+
+
+def _services_rss(settings) -> float:
+    supervisor = Supervisor(settings.home)
+    pids = [supervisor.pid(spec.name) for spec in local_services(settings)]
+    return sum(tree_rss_mb(pid) for pid in pids if pid)
+
+
+def run() -> dict[str, object]:
+    runs = []
+    for orders in SCALES:
+        with isolated_sandbox(f"pipeline-{orders}") as (settings, env):
+            supervisor = Supervisor(settings.home)
+            for spec in local_services(settings):
+                supervisor.start(spec)
+            create_platform_resources(settings)
+            services_idle = _services_rss(settings)
+            code = (
+                "from flows.pipeline import pipeline; "
+                f"pipeline(orders={orders}, seed=42, tick_orders=200, stream_seconds={STREAM_SECONDS})"
+            )
+            seconds, flow_peak = run_measured([sys.executable, "-c", code], env)
+            services_after = _services_rss(settings)
+            runs.append(
+                {
+                    "orders": orders,
+                    "pipeline_seconds": round(seconds, 1),
+                    "stream_seconds_included": STREAM_SECONDS,
+                    "flow_process_peak_rss_mb": round(flow_peak),
+                    "services_rss_mb_idle_before": round(services_idle),
+                    "services_rss_mb_after": round(services_after),
+                    "peak_total_rss_mb_upper_bound": round(flow_peak + services_after),
+                }
+            )
+    return {"runs": runs, "targets": {"pipeline_seconds at 1M": "< 300", "peak_total_rss_mb": "< 6000"}}
