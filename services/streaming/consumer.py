@@ -18,33 +18,36 @@ Spark OSS has no Kinesis source on PyPI, so records are fetched with boto3 (`rea
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pyiceberg.catalog import Catalog
+from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table.snapshots import ancestors_of
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from services.lakehouse.commits import commit_with_properties
 from services.platform.catalog import CATALOG_NAME
+from services.platform.clients import s3_client
 from services.platform.settings import Settings
 from services.streaming.reader import Record, ShardReader
-from services.streaming.tables import DEAD_LETTER_SCHEMA, EVENTS_SCHEMA, TABLES, ensure_realtime_table, spark_schema
+from services.streaming.tables import TABLES, ensure_realtime_table, spark_schema
 from services.streaming.validate import Refused, parse_event
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "sandbox.kinesis-checkpoint"
 PAYLOAD_KEPT_BYTES = 65_536  # of an oversized record, the dead letter keeps this much
 
-EVENT_COLUMNS = spark_schema(EVENTS_SCHEMA)
-DEAD_LETTER_COLUMNS = spark_schema(DEAD_LETTER_SCHEMA)
 
 Positions = dict[str, str]  # shard id -> last sequence number taken in
 
@@ -91,6 +94,7 @@ class StreamConsumer:
         step: Callable[[str], None] = lambda point: None,
     ) -> None:
         self.spark, self.settings, self.catalog, self.step = spark, settings, catalog, step
+        self.s3 = s3_client(settings)
         self.config = settings.streaming
         self.namespace = settings.streaming.realtime_namespace
         for name in TABLES:
@@ -171,14 +175,21 @@ class StreamConsumer:
             events.append((record, row))
         reached = self._advance(self.reader.positions, records)
 
-        fresh = self._fresh("events", events)
-        self._commit("events", reached, lambda: self._append("events", fresh, EVENT_COLUMNS))
-        self.step("after_events")
-        counted = self._fresh("events_per_minute", events)
-        self._commit("events_per_minute", reached, lambda: self._merge_minutes(self._frame(counted, EVENT_COLUMNS)))
-        self.step("after_events_per_minute")
-        letters = self._fresh("dead_letter", dead)
-        self._commit("dead_letter", reached, lambda: self._append("dead_letter", letters, DEAD_LETTER_COLUMNS))
+        fresh, staged = self._fresh("events", events), []
+        try:
+            fresh_frame = self._frame(fresh, "events", staged)
+            self._commit("events", reached, lambda: fresh_frame.writeTo(self.table("events")).append())
+            self.step("after_events")
+            counted = self._fresh("events_per_minute", events)
+            counted_frame = fresh_frame if counted == fresh else self._frame(counted, "events", staged)
+            self._commit("events_per_minute", reached, lambda: self._merge_minutes(counted_frame))
+            self.step("after_events_per_minute")
+            letters = self._fresh("dead_letter", dead)
+            letters_frame = self._frame(letters, "dead_letter", staged)
+            self._commit("dead_letter", reached, lambda: letters_frame.writeTo(self.table("dead_letter")).append())
+        finally:
+            for key in staged:
+                self.s3.delete_object(Bucket=self.settings.s3.realtime_bucket, Key=key)
         visible = datetime.now(UTC)
         lags = np.array([(visible - r.arrived_at).total_seconds() for r in records])
         result.events, result.dead_letters = len(fresh), len(letters)
@@ -208,11 +219,25 @@ class StreamConsumer:
         """The rows whose records `name` has not taken in yet (all of them, unless after a crash)."""
         return [row for record, row in rows if _after(record, self.checkpoints[name])]
 
-    def _frame(self, rows: list[tuple], columns: StructType) -> DataFrame:
-        return self.spark.createDataFrame(rows, columns)
+    def _frame(self, rows: list[tuple], name: str, staged: list[str]) -> DataFrame:
+        """Rows for table `name` as a Spark DataFrame, handed over as Parquet staged on S3.
 
-    def _append(self, name: str, rows: list[tuple], columns: StructType) -> None:
-        self._frame(rows, columns).writeTo(self.table(name)).append()
+        Spark reads a Parquet file far faster than it pickles Python rows, and S3 (not a local
+        file) keeps it working when executors run elsewhere (the compose profile's cluster).
+        """
+        schema = TABLES[name][0]
+        if not rows:
+            return self.spark.createDataFrame([], spark_schema(schema))
+        arrow_schema = schema_to_pyarrow(schema, include_field_ids=False)
+        columns = [
+            pa.array(values, type=f.type) for values, f in zip(zip(*rows, strict=True), arrow_schema, strict=True)
+        ]
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_arrays(columns, schema=arrow_schema), buffer, compression="zstd")
+        key = f"_staging/{self.namespace}/{name}-{uuid.uuid4().hex}.parquet"
+        self.s3.put_object(Bucket=self.settings.s3.realtime_bucket, Key=key, Body=buffer.getvalue())
+        staged.append(key)
+        return self.spark.read.parquet(f"s3a://{self.settings.s3.realtime_bucket}/{key}")
 
     def _merge_minutes(self, events: DataFrame) -> None:
         """Add this batch's counts to the per-minute table (an empty batch still commits its checkpoint)."""

@@ -23,23 +23,23 @@ from pyiceberg.types import (
 )
 from pyspark.sql import types as T
 
+# Fields are optional in Iceberg's sense: Spark writes them from Parquet staged on S3, whose
+# columns it always reads as nullable; the consumer's validation guarantees what must be there.
 EVENTS_SCHEMA = Schema(
-    NestedField(1, "event_id", StringType(), required=True),
-    NestedField(2, "event_type", StringType(), required=True),
-    NestedField(3, "session_id", StringType(), required=True),
-    NestedField(4, "customer_id", LongType()),
-    NestedField(5, "product_id", LongType(), required=True),
-    NestedField(6, "quantity", IntegerType(), required=True),
-    NestedField(7, "price", DecimalType(10, 2)),
-    NestedField(8, "occurred_at", TimestamptzType(), required=True),
-    NestedField(9, "arrived_at", TimestamptzType(), required=True),  # Kinesis' approximate arrival time
-    NestedField(10, "shard_id", StringType(), required=True),
-    NestedField(11, "sequence_number", StringType(), required=True),
-    identifier_field_ids=[1],
+    NestedField(1, "event_id", StringType()),
+    NestedField(2, "event_type", StringType()),
+    NestedField(3, "session_id", StringType()),
+    NestedField(4, "customer_id", LongType()),  # null for anonymous shoppers
+    NestedField(5, "product_id", LongType()),
+    NestedField(6, "quantity", IntegerType()),
+    NestedField(7, "price", DecimalType(10, 2)),  # null for page views
+    NestedField(8, "occurred_at", TimestamptzType()),
+    NestedField(9, "arrived_at", TimestamptzType()),  # Kinesis' approximate arrival time
+    NestedField(10, "shard_id", StringType()),
+    NestedField(11, "sequence_number", StringType()),
 )
 EVENTS_PARTITIONING = PartitionSpec(PartitionField(8, 1000, HourTransform(), "occurred_hour"))
 
-# Written by Spark aggregations and MERGE, whose columns are all nullable: hence optional fields.
 EVENTS_PER_MINUTE_SCHEMA = Schema(
     NestedField(1, "minute", TimestamptzType()),
     NestedField(2, "event_type", StringType()),
@@ -49,11 +49,11 @@ EVENTS_PER_MINUTE_SCHEMA = Schema(
 EVENTS_PER_MINUTE_PARTITIONING = PartitionSpec(PartitionField(1, 1000, DayTransform(), "minute_day"))
 
 DEAD_LETTER_SCHEMA = Schema(
-    NestedField(1, "shard_id", StringType(), required=True),
-    NestedField(2, "sequence_number", StringType(), required=True),
-    NestedField(3, "reason", StringType(), required=True),
-    NestedField(4, "payload", StringType(), required=True),  # the record's bytes, decoded leniently
-    NestedField(5, "arrived_at", TimestamptzType(), required=True),
+    NestedField(1, "shard_id", StringType()),
+    NestedField(2, "sequence_number", StringType()),
+    NestedField(3, "reason", StringType()),
+    NestedField(4, "payload", StringType()),  # the record's bytes, decoded leniently
+    NestedField(5, "arrived_at", TimestamptzType()),
 )
 
 TABLES: dict[str, tuple[Schema, PartitionSpec]] = {
@@ -61,7 +61,14 @@ TABLES: dict[str, tuple[Schema, PartitionSpec]] = {
     "events_per_minute": (EVENTS_PER_MINUTE_SCHEMA, EVENTS_PER_MINUTE_PARTITIONING),
     "dead_letter": (DEAD_LETTER_SCHEMA, PartitionSpec()),
 }
-PROPERTIES = {"format-version": "2", "write.parquet.compression-codec": "zstd"}
+# No shuffle before a write: a micro-batch is small and spans an hour or two, so each task
+# writes its rows straight to their partitions (fanout) instead of waiting on an exchange.
+PROPERTIES = {
+    "format-version": "2",
+    "write.parquet.compression-codec": "zstd",
+    "write.distribution-mode": "none",
+    "write.spark.fanout.enabled": "true",
+}
 
 
 _SPARK_TYPES = {StringType(): T.StringType(), LongType(): T.LongType(), IntegerType(): T.IntegerType(),
@@ -69,7 +76,7 @@ _SPARK_TYPES = {StringType(): T.StringType(), LongType(): T.LongType(), IntegerT
 
 
 def spark_schema(schema: Schema) -> T.StructType:
-    """The Spark rows a table takes, required fields as non-nullable (Spark checks them on write)."""
+    """The Spark schema of a table (for empty micro-batches)."""
 
     def spark_type(kind: object) -> T.DataType:
         if isinstance(kind, DecimalType):
