@@ -30,16 +30,13 @@ lock: ## Re-resolve pyproject.toml's dependencies into requirements.lock
 	{ sed -n '1,2p' requirements.lock; .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^pipeline-sandbox'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf .venv-lock
 
-DEMO_ORDERS ?= 100000
-DEMO_DATA   := seeds/generated/orders-$(DEMO_ORDERS)-seed-42
+DEMO_ORDERS  ?= 100000
+DEMO_STREAM  ?= 60
 
-demo: install ## Start the local services and run the pipeline end to end (DEMO_ORDERS=100000)
+demo: install ## Start the local services and run the pipeline flow end to end (DEMO_ORDERS=100000, DEMO_STREAM=60 s)
 	$(BIN)/sandbox up
-	$(BIN)/sandbox generate --orders $(DEMO_ORDERS) --seed 42
-	$(BIN)/sandbox load $(DEMO_DATA)
-	$(BIN)/sandbox tick --orders 200
-	$(BIN)/sandbox replicate
-	$(BIN)/sandbox lakehouse
+	$(BIN)/sandbox deploy
+	$(BIN)/sandbox run pipeline --param orders=$(DEMO_ORDERS) --param stream_seconds=$(DEMO_STREAM)
 
 test: install ## Run the test suite against real local services (started and stopped by the tests)
 	$(BIN)/python -m pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markdown import Markdown
 
 from services.platform.logs import console
 from services.platform.settings import Settings
@@ -71,6 +72,28 @@ def run(
         console.print(url)
         raise typer.Exit(1)
     console.print(f"{flow} completed: {url}")
+    for artifact in _artifacts(flow_run.id):
+        console.print(Markdown(artifact))
+    ui = settings.prefect.api_url.removesuffix("/api")
+    dashboard = f"http://{settings.dashboard.host}:{settings.dashboard.port}"
+    console.print(f"Prefect UI: {ui}\nDashboard:  {dashboard}\ndbt docs:   {dashboard}/dbt-docs/")
+
+
+def _artifacts(flow_run_id: object) -> list[str]:
+    """The markdown artifacts a flow run left (the pipeline's stage table), oldest first."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+            )
+        return [a.data for a in sorted(found, key=lambda a: a.created) if a.type == "markdown"]
+
+    return asyncio.run(read())
 
 
 def reconcile(

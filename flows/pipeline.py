@@ -44,6 +44,7 @@ def pipeline(
         streamed = stage("stream", run_stream)
     stage("warehouse load", lambda: tasks.load_warehouse(profile=profile))
     stage("dbt build", lambda: tasks.dbt_build(profile=profile))
+    stage("dbt docs", lambda: tasks.dbt_docs(profile))
     stage("export marts", lambda: tasks.export_marts(profile))
     checks = stage("reconcile", lambda: tasks.reconcile(stream_seconds > 0, profile))
     freshness = f"replication lag {replicated['lag_seconds']:.1f} s"

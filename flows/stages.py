@@ -26,6 +26,7 @@ def lakehouse(full_refresh: bool = False) -> dict[str, int]:
 def transform(select: list[str] | None = None, full_refresh: bool = False) -> dict[str, int]:
     tasks.load_warehouse(full_refresh)
     tasks.dbt_build(select, full_refresh)
+    tasks.dbt_docs()
     return tasks.export_marts()
 
 

@@ -118,6 +118,13 @@ def dbt_build(select: list[str] | None = None, full_refresh: bool = False, profi
     build_models(settings(profile), select, full_refresh)
 
 
+@task(name="generate dbt docs", **RETRY)
+def dbt_docs(profile: str | None = None) -> None:
+    from services.warehouse.transform import generate_docs
+
+    generate_docs(settings(profile))
+
+
 @task(name="export marts", **RETRY)
 def export_marts(profile: str | None = None) -> dict[str, int]:
     from services.warehouse.transform import export

@@ -30,6 +30,13 @@ def build_models(settings: Settings, select: list[str] | None = None, full_refre
     return dbt.build(settings, select, full_refresh)
 
 
+def generate_docs(settings: Settings) -> None:
+    """dbt's documentation site, into the sandbox home (the dashboard serves it at /dbt-docs/)."""
+    outcome = dbt.dbt(settings, "docs", "generate")
+    if not outcome.success:
+        raise RuntimeError(f"dbt docs generate failed: {outcome.exception or 'see the dbt log'}")
+
+
 def export(settings: Settings) -> list[ExportResult]:
     schema = settings.warehouse.marts_schema
     if settings.warehouse.engine == "snowflake":
