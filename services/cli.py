@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from flows import cli as flows_cli
+from services.dashboard import cli as dashboard_cli
 from services.lakehouse import cli as lakehouse_cli
 from services.platform import cli as platform_cli
 from services.platform.clients import prefect_environment
@@ -53,6 +54,7 @@ lakehouse_cli.register(app)
 warehouse_cli.register(app)
 streaming_cli.register(app)
 flows_cli.register(app)
+dashboard_cli.register(app)
 
 if __name__ == "__main__":
     app()

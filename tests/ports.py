@@ -26,7 +26,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def isolated_environment(home: Path, work_pool: str) -> dict[str, str]:
-    pg, s3, catalog, kinesis, prefect, master, volume, filer, admin = free_ports(9)
+    pg, s3, catalog, kinesis, prefect, master, volume, filer, admin, dashboard = free_ports(10)
     return {
         "SANDBOX_PROFILE": "local",
         "SANDBOX_HOME": str(home),
@@ -40,4 +40,5 @@ def isolated_environment(home: Path, work_pool: str) -> dict[str, str]:
         "SANDBOX_SEAWEEDFS__VOLUME": str(volume),
         "SANDBOX_SEAWEEDFS__FILER": str(filer),
         "SANDBOX_SEAWEEDFS__ADMIN": str(admin),
+        "SANDBOX_DASHBOARD__PORT": str(dashboard),
     }

@@ -19,12 +19,13 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from services.dashboard import page, queries
 from services.dashboard.panels import BY_NAME, PANELS
 from services.platform.settings import Settings
 
-STATIC = Path(__file__).resolve().parent / "static"
+SCRIPT = Path(__file__).resolve().parent / "dashboard.js"  # package data (pyproject: "*.js")
 NO_CACHE = {"Cache-Control": "no-store"}
 
 
@@ -48,6 +49,8 @@ def _json(content: dict[str, Any]) -> JSONResponse:
 def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Pipeline sandbox dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     plotly_path = plotly_js()
+    # dbt's documentation site, once a flow (or `sandbox docs`) has generated it.
+    app.mount("/dbt-docs", StaticFiles(directory=settings.home / "dbt" / "target", html=True, check_dir=False))
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
@@ -59,7 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/assets/dashboard.js")
     def dashboard_js() -> FileResponse:
-        return FileResponse(STATIC / "dashboard.js", media_type="text/javascript", headers=NO_CACHE)
+        return FileResponse(SCRIPT, media_type="text/javascript", headers=NO_CACHE)
 
     @app.get("/api/charts")
     def all_charts() -> JSONResponse:

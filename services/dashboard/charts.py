@@ -87,7 +87,7 @@ def daily_revenue(data: Rows) -> Figure:
         hovertemplate="cumulative %{y:$,.2f}<extra></extra>",
     )
     figure.update_layout(
-        xaxis={"title": {"text": "order date (UTC)"}, "type": "date"},
+        xaxis={"title": {"text": "order date (UTC)"}, "type": "date", **_day_ticks(len(rows))},
         yaxis={"title": {"text": "revenue per day"}, "tickprefix": "$", "rangemode": "tozero"},
         yaxis2={
             "title": {"text": "cumulative revenue"},
@@ -101,6 +101,11 @@ def daily_revenue(data: Rows) -> Figure:
         margin={"l": 72, "r": 80, "t": 56, "b": 56},
     )
     return to_json(figure)
+
+
+def _day_ticks(days: int) -> dict[str, Any]:
+    """A few days' data: one tick per day (plotly would otherwise tick every few hours)."""
+    return {"dtick": 86_400_000, "tickformat": "%b %-d\n%Y"} if days <= 14 else {}
 
 
 def top_products(data: Rows) -> Figure:
@@ -284,6 +289,6 @@ def live_events(data: Rows, now: datetime | None = None, window: timedelta = LIV
     figure.update_layout(
         xaxis={"title": {"text": "minute (UTC)"}, "type": "date", "range": window_range},
         yaxis={"title": {"text": "events"}, "rangemode": "tozero"},
-        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12, "traceorder": "normal"},
     )
     return to_json(figure)

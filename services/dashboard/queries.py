@@ -218,8 +218,8 @@ def events_per_minute(
 def newest_value(table: Table, column: str) -> datetime | None:
     """The largest value of a timestamp column, from the data files' column bounds (no data is read).
 
-    Bounds can overstate a column's maximum after deletes, which is fine for "how fresh";
-    files written without bounds are read (only that column).
+    Bounds can overstate a column's maximum after deletes, which is fine for "how fresh".
+    If some data file was written without bounds, the column itself is read (that column only).
     """
     field_ = table.schema().find_field(column)
     if not isinstance(field_.field_type, TimestamptzType | TimestampType):
@@ -248,7 +248,7 @@ def _age(at: datetime | None, now: datetime) -> float | None:
 
 
 def _stream_freshness(
-    settings: Settings, catalog: Catalog | None, name: str, column: str, kind: str, now: datetime
+    settings: Settings, catalog: Catalog, name: str, column: str, kind: str, now: datetime
 ) -> dict[str, Any]:
     identifier = f"{settings.streaming.realtime_namespace}.{name}"
     row = {"name": identifier, "kind": kind, "updated_at": None, "age_seconds": None, "detail": NO_DATA}
@@ -291,8 +291,23 @@ def freshness(settings: Settings, catalog: Catalog | None = None, now: datetime 
             }
         )
     catalog = catalog or open_catalog(settings)
-    rows.append(_stream_freshness(settings, catalog, "events", "arrived_at", "stream arrivals", now))
-    rows.append(_stream_freshness(settings, catalog, "events_per_minute", "minute", "live aggregate", now))
+    for name, column, kind in (
+        ("events", "arrived_at", "stream arrivals"),
+        ("events_per_minute", "minute", "live aggregate"),
+    ):
+        if catalog is None:
+            identifier = f"{settings.streaming.realtime_namespace}.{name}"
+            rows.append(
+                {
+                    "name": identifier,
+                    "kind": kind,
+                    "updated_at": None,
+                    "age_seconds": None,
+                    "detail": "Iceberg catalog unreachable",
+                }
+            )
+        else:
+            rows.append(_stream_freshness(settings, catalog, name, column, kind, now))
     return Rows(rows)
 
 

@@ -126,7 +126,9 @@ class SilverJob:
         if any("truncate" in m.tables.get(design.name, TableFiles()).ops for m in batches):
             changes = _after_last_truncate(changes)
             result.mode = mode = "replace"
-        latest = _latest_per_key(changes, design.key).cache()
+        only_snapshot = all(m.kind == "snapshot" for m in batches)
+        # A snapshot holds each key once: no need to rank changes per key (a whole shuffle).
+        latest = (changes if only_snapshot else _latest_per_key(changes, design.key)).cache()
         ops = {row._op: row["count"] for row in latest.groupBy("_op").count().collect()}
         result.deletes = ops.get("delete", 0) if mode == "merge" else 0
         upserts = latest.filter(F.col("_op") != "delete")

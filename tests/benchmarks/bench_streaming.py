@@ -25,6 +25,7 @@ from services.platform.settings import Settings
 from services.platform.spark import spark_session
 from services.source.clickstream import clickstream
 from services.streaming.consumer import StreamConsumer
+from services.streaming.producer import produce
 from tests.benchmarks.isolated import isolated_sandbox, load_source, start, tree_rss_mb
 from tests.streaming.conftest import CATALOGUE
 
@@ -67,6 +68,9 @@ def _end_to_end(settings: Settings, env: dict[str, str], spark, rate: int) -> di
     )
     ensure_stream(scoped)
     consumer = StreamConsumer(spark, scoped, kinesis_client(scoped), iceberg_catalog(scoped))
+    # A running consumer is warm: one small batch first, so the JVM's start-up is not measured.
+    produce(kinesis_client(scoped), stream, islice(clickstream(CATALOGUE, 2), 500), scoped.streaming)
+    consumer.run(until_idle=True)
     producer = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "stream", "produce", "--rate", str(rate), "--seconds", str(SECONDS)],
         env={**env, "SANDBOX_KINESIS__STREAM": stream},

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-from services.platform.bootstrap import ensure_buckets, ensure_namespaces
+from services.platform.bootstrap import ensure_buckets
 from services.platform.clients import Role, postgres_connect
 from services.source.tick import tick
 from services.warehouse.transform import load_lake
@@ -27,7 +27,6 @@ def run() -> dict[str, object]:
     with isolated_sandbox("warehouse") as (settings, env):
         start(settings, "postgres", "seaweedfs")
         ensure_buckets(settings)
-        ensure_namespaces(settings)
         load_source(settings, ORDERS)
         run_measured(_cli("replicate"), env)
         run_measured(_cli("lakehouse"), env)

@@ -27,10 +27,10 @@ from services.platform.toolchain import node_bin
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 PACKAGE = "@sparticuz/chromium"
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
+# Not --single-process: with it, closing a page takes the whole browser down.
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--no-zygote",
-    "--single-process",
     "--disable-gpu",
     "--use-gl=angle",
     "--use-angle=swiftshader",

@@ -36,13 +36,13 @@ def dashboard_settings(settings, services):
         settings, marts=f"marts_{suffix}", lake=f"lake_{suffix}", namespace=f"realtime_{suffix}", refresh_seconds=1
     )
     marts, lake = scoped_settings.warehouse.marts_schema, scoped_settings.warehouse.lake_schema
+    # A connection per step, none held: other tests restart Postgres during the session.
     with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
-        try:
-            known.create_marts(conn, marts)
-            known.create_loads(conn, lake)
-            yield scoped_settings
-        finally:
-            known.drop_schemas(conn, marts, lake)
+        known.create_marts(conn, marts)
+        known.create_loads(conn, lake)
+    yield scoped_settings
+    with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
+        known.drop_schemas(conn, marts, lake)
 
 
 @pytest.fixture
@@ -102,9 +102,13 @@ def serve() -> Callable[..., AbstractContextManager[str]]:
     return serving
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Chromium under Playwright (no `playwright install`: see tests/dashboard/chromium.py)."""
+    """Headless Chromium under Playwright (no `playwright install`: see tests/dashboard/chromium.py).
+
+    Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+    while it is open, and Prefect's clients in later tests would then hand back coroutines.
+    """
     from playwright.sync_api import sync_playwright
 
     chromium = find_chromium()

@@ -210,7 +210,7 @@ def add_rows(table: Table, rows: list[dict[str, object]]) -> None:
     schema = schema_to_pyarrow(table.schema(), include_field_ids=False)
     by_day: dict[date, list[dict[str, object]]] = {}
     for row in rows:
-        by_day.setdefault(row["minute"].date(), []).append(row)  # type: ignore[union-attr]
+        by_day.setdefault(row["minute"].date(), []).append(row)
     paths = []
     for day_rows in by_day.values():
         path = f"{table.location()}/data/dashboard-test-{uuid.uuid4().hex}.parquet"

@@ -13,6 +13,7 @@ from services.dashboard import cli
 from services.dashboard.app import plotly_js
 from services.dashboard.panels import PANELS
 from tests.dashboard import known
+from tests.ports import free_ports
 
 CHARTS = {panel.name for panel in PANELS}
 
@@ -111,6 +112,26 @@ def test_nothing_built_yet_shows_no_data_instead_of_errors(empty_settings, serve
         assert figure["layout"]["annotations"][0]["text"].startswith("no data yet"), name
     assert freshness[0]["detail"] == "no data yet"
     assert all(r["updated_at"] is None for r in freshness)
+
+
+def test_unreachable_services_are_notes_not_errors(dashboard_settings, serve) -> None:
+    postgres_port, catalog_port = free_ports(2)  # nothing listens on them
+    down = dashboard_settings.model_copy(
+        update={
+            "postgres": dashboard_settings.postgres.model_copy(update={"port": postgres_port}),
+            "catalog": dashboard_settings.catalog.model_copy(update={"uri": f"http://127.0.0.1:{catalog_port}"}),
+        }
+    )
+    with serve(down) as url, httpx.Client(base_url=url, timeout=60) as http:
+        charts = http.get("/api/charts")
+        freshness = http.get("/api/freshness")
+    assert charts.status_code == freshness.status_code == 200
+    notes = {name: figure["layout"]["annotations"][0]["text"] for name, figure in charts.json()["charts"].items()}
+    assert notes.pop("live-events") == "Iceberg catalog unreachable"
+    assert set(notes.values()) == {"warehouse unreachable"}
+    assert [r["detail"] for r in freshness.json()["rows"]] == ["warehouse unreachable"] + [
+        "Iceberg catalog unreachable"
+    ] * 2
 
 
 def test_page_assets_and_health(client) -> None:

@@ -153,6 +153,13 @@ def test_status_json_lists_every_service(settings, services) -> None:
     result = sandbox("status", "--json")
     assert result.returncode == 0, result.stderr
     statuses = json.loads(result.stdout)
-    assert [s["name"] for s in statuses] == ["postgres", "seaweedfs", "kinesis", "prefect-server", "prefect-worker"]
+    assert [s["name"] for s in statuses] == [
+        "postgres",
+        "seaweedfs",
+        "kinesis",
+        "prefect-server",
+        "prefect-worker",
+        "dashboard",
+    ]
     assert all(set(s) == {"name", "url", "pid", "healthy"} and s["healthy"] for s in statuses)
     assert {s["name"]: s["pid"] for s in statuses} == running_pids(settings)

@@ -6,6 +6,7 @@ needs the Prefect server); `sandbox up` starts them and the test session does th
 
 from __future__ import annotations
 
+from services.platform.local.dashboard import dashboard_service
 from services.platform.local.kinesis import kinesis_service
 from services.platform.local.object_store import object_store_service
 from services.platform.local.postgres import postgres_service
@@ -21,4 +22,5 @@ def local_services(settings: Settings) -> list[ServiceSpec]:
         kinesis_service(settings),
         prefect_server_service(settings),
         prefect_worker_service(settings),
+        dashboard_service(settings),
     ]
