@@ -63,6 +63,22 @@ def existing_columns(conn: psycopg.Connection, schema: str, table: str) -> dict[
     return dict(rows)
 
 
+def _drop_dependent_views(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
+    """Drop the views (dbt's staging) over a table, which would block a column type change."""
+    views = [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT v.oid::regclass::text FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid"
+            " JOIN pg_class v ON v.oid = r.ev_class WHERE d.refobjid = format('%%I.%%I', %s::text, %s::text)::regclass"
+            " AND v.oid <> d.refobjid",
+            (schema, table),
+        )
+    ]
+    for view in views:
+        conn.execute(sql.SQL("DROP VIEW IF EXISTS {} CASCADE").format(sql.SQL(view)))
+    return views
+
+
 def ensure_table(conn: psycopg.Connection, schema: str, table: str, arrow: pa.Schema, key: str) -> list[str]:
     """Create `schema.table` for `arrow`, or evolve it; returns the changes made, for the log."""
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
@@ -87,6 +103,9 @@ def ensure_table(conn: psycopg.Connection, schema: str, table: str, arrow: pa.Sc
                     f"not a safe widening, so {table} was left as it was (reload it with --full-refresh "
                     f"after dropping the column)"
                 )
+            changes += [
+                f"dropped view {view} (dbt recreates it)" for view in _drop_dependent_views(conn, schema, table)
+            ]
             conn.execute(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(target, sql.Identifier(name), sql.SQL(kind))
             )

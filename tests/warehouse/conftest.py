@@ -21,7 +21,7 @@ def warehouse_settings(lake_settings):
 
 
 @pytest.fixture
-def warehouse(warehouse_settings):
+def warehouse(warehouse_settings, services):
     with postgres_connect(warehouse_settings, warehouse_settings.postgres.warehouse_db, Role.DBT, autocommit=True) as c:
         yield c
         c.execute(f'DROP SCHEMA IF EXISTS "{warehouse_settings.warehouse.lake_schema}" CASCADE')
