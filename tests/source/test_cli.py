@@ -1,4 +1,5 @@
-"""`sandbox generate / load / tick` end to end as a user runs them, against the session's source database."""
+"""`sandbox generate / load / tick` end to end as a user runs them, against a scratch source database
+(the session's `source` database belongs to the pipeline flow's test)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,20 @@ from pathlib import Path
 from tests.cli import sandbox
 
 
-def test_generate_load_tick_from_the_command_line(services, tmp_path: Path) -> None:
-    folder = tmp_path / "cli-data"
+def test_generate_load_tick_from_the_command_line(scratch_source, tmp_path: Path) -> None:
+    folder, database = tmp_path / "cli-data", {"SANDBOX_POSTGRES__SOURCE_DB": scratch_source.info.dbname}
     generated = sandbox("generate", "--orders", "200", "--seed", "3", "--out", str(folder))
     assert generated.returncode == 0, generated.stderr
     assert re.search(r"generated customers 40, addresses \d+, products 50, orders 200, .* -> ", generated.stderr)
 
-    loaded = sandbox("load", str(folder))
+    loaded = sandbox("load", str(folder), env=database)
     assert loaded.returncode == 0, loaded.stderr
     assert "loaded customers 40," in loaded.stderr and "orders 200" in loaded.stderr
 
-    again = sandbox("load", str(folder))
+    again = sandbox("load", str(folder), env=database)
     assert again.returncode == 0 and "was loaded before" in again.stderr
 
-    ticked = sandbox("tick", "--orders", "10", "--seed", "1")
+    ticked = sandbox("tick", "--orders", "10", "--seed", "1", env=database)
     assert ticked.returncode == 0, ticked.stderr
     assert re.search(r"tick in [\d.]+ s: inserted: .*orders 10.*; updated: .*; deleted: .*orders \d+", ticked.stderr)
 
