@@ -10,7 +10,8 @@ from services.platform.logs import console
 from services.platform.settings import Settings
 
 TablesOption = Annotated[
-    list[str] | None, typer.Option("--table", "-t", help="Only this silver table (repeatable) [default: all]")
+    list[str] | None,
+    typer.Option("--table", "-t", help="Only this table, e.g. orders (repeatable) [default: all]"),
 ]
 
 
@@ -40,12 +41,12 @@ def lakehouse(
 
 
 def maintain(ctx: typer.Context, table: TablesOption = None) -> None:
-    """Compact files, rewrite manifests, expire old snapshots and remove orphan files."""
+    """Compact files, rewrite manifests, expire old snapshots, remove orphans (silver and real-time tables)."""
     from services.lakehouse.maintenance import maintain as run_maintenance
 
     settings: Settings = ctx.obj
     spark = _spark(settings)
-    with console.status("maintaining the silver tables"):
+    with console.status("maintaining the silver and real-time tables"):
         done = run_maintenance(spark, settings, table)
     for name, counts in done.items():
         console.print(f"{name}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))

@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 from services.lakehouse.design import SILVER_TABLES
 from services.platform.catalog import CATALOG_NAME
 from services.platform.settings import Settings
+from services.streaming.tables import TABLES as REALTIME_TABLES
 
 
 def _timestamp(hours_ago: float) -> str:
@@ -22,9 +23,9 @@ def _timestamp(hours_ago: float) -> str:
     return f"TIMESTAMP '{moment:%Y-%m-%d %H:%M:%S}'"  # read in the session time zone, UTC
 
 
-def maintain_table(spark: SparkSession, settings: Settings, table: str) -> dict[str, int]:
-    """Run the four procedures on one table; return what each changed."""
-    lake, qualified = settings.lakehouse, f"{settings.lakehouse.silver_namespace}.{table}"
+def maintain_table(spark: SparkSession, settings: Settings, qualified: str) -> dict[str, int]:
+    """Run the four procedures on one table (`namespace.table`); return what each changed."""
+    lake = settings.lakehouse
     call = f"CALL {CATALOG_NAME}.system"
     target_bytes = lake.target_file_size_mb * 1024 * 1024
     compacted = spark.sql(
@@ -53,11 +54,16 @@ def maintain_table(spark: SparkSession, settings: Settings, table: str) -> dict[
 
 
 def maintain(spark: SparkSession, settings: Settings, tables: list[str] | None = None) -> dict[str, dict[str, int]]:
-    """Maintain every existing silver table (or the named ones)."""
+    """Maintain every existing silver and real-time table (or the named ones).
+
+    The real-time tables need it most: each micro-batch adds a snapshot to each of them.
+    """
+    silver = [(settings.lakehouse.silver_namespace, design.name) for design in SILVER_TABLES]
+    realtime = [(settings.streaming.realtime_namespace, name) for name in REALTIME_TABLES]
     done = {}
-    for design in SILVER_TABLES:
-        qualified = f"{CATALOG_NAME}.{settings.lakehouse.silver_namespace}.{design.name}"
-        if (tables and design.name not in tables) or not spark.catalog.tableExists(qualified):
+    for namespace, name in silver + realtime:
+        qualified = f"{namespace}.{name}"
+        if (tables and name not in tables) or not spark.catalog.tableExists(f"{CATALOG_NAME}.{qualified}"):
             continue
-        done[design.name] = maintain_table(spark, settings, design.name)
+        done[name] = maintain_table(spark, settings, qualified)
     return done

@@ -129,6 +129,7 @@ class WarehouseSettings(BaseModel):
     marts_schema: str = "marts"  # dbt's marts, exported by `sandbox export`
     gold_namespace: str = "gold"  # Iceberg copies of the marts
     final_prefix: str = ""  # key prefix of the Parquet marts in the final bucket
+    load_workers: int = Field(2, ge=1)  # lake tables loaded side by side, each on its own connection
 
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"  # the dbt project (and its profiles.yml) ships with the code

@@ -66,11 +66,15 @@ class WarehouseLoader:
         self.schema = settings.warehouse.lake_schema
         self.tables = lake_tables(settings)
 
-    def run(self, names: list[str] | None = None, full_refresh: bool = False) -> list[LoadResult]:
+    def prepare(self, names: list[str] | None = None) -> None:
+        """Check the names and create the bookkeeping table (once, before loads run side by side)."""
         known = {t.name for t in self.tables}
         if unknown := set(names or []) - known:
             raise ValueError(f"unknown table {', '.join(sorted(unknown))}; lake tables: {', '.join(sorted(known))}")
         self._ensure_loads_table()
+
+    def run(self, names: list[str] | None = None, full_refresh: bool = False) -> list[LoadResult]:
+        self.prepare(names)
         results = []
         for table in self.tables:
             if names and table.name not in names:

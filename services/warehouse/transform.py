@@ -6,6 +6,8 @@ the platform's factories.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from dbt.cli.main import dbtRunnerResult
 
 from services.platform.catalog import iceberg_catalog
@@ -15,6 +17,7 @@ from services.warehouse import dbt
 from services.warehouse.export import ExportResult, PostgresMarts, export_marts
 from services.warehouse.loader import LoadResult, WarehouseLoader
 from services.warehouse.snowflake import SnowflakeLake, SnowflakeMarts
+from services.warehouse.tables import lake_tables
 
 
 def load_lake(settings: Settings, tables: list[str] | None = None, full_refresh: bool = False) -> list[LoadResult]:
@@ -22,8 +25,19 @@ def load_lake(settings: Settings, tables: list[str] | None = None, full_refresh:
     if settings.warehouse.engine == "snowflake":
         with snowflake_connect(settings) as conn:
             return SnowflakeLake(settings, conn).run(tables)
+    names = tables or [table.name for table in lake_tables(settings)]
     with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
-        return WarehouseLoader(settings, iceberg_catalog(settings), conn).run(tables, full_refresh)
+        WarehouseLoader(settings, iceberg_catalog(settings), conn).prepare(names)
+
+    def load(name: str) -> list[LoadResult]:
+        """One table on a connection of its own (each table is still one transaction)."""
+        with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
+            return WarehouseLoader(settings, iceberg_catalog(settings), conn).run([name], full_refresh)
+
+    # Tables are independent: loading two at once keeps both cores busy (Arrow encodes while
+    # Postgres parses another table's COPY).
+    with ThreadPoolExecutor(settings.warehouse.load_workers) as pool:
+        return [result for results in pool.map(load, names) for result in results]
 
 
 def build_models(settings: Settings, select: list[str] | None = None, full_refresh: bool = False) -> dbtRunnerResult:

@@ -141,3 +141,20 @@ def _environment(settings) -> dict[str, str]:
         "SANDBOX_STREAMING__GET_RECORDS_LIMIT": "200",  # small batches: the kill lands mid-stream
         "SANDBOX_STREAMING__TRIGGER_SECONDS": "0.1",
     }
+
+
+def test_maintenance_keeps_the_checkpoints(stream_settings, consumer_factory, spark) -> None:
+    """Compaction and snapshot expiry add snapshots without checkpoints: a restart still resumes exactly."""
+    from services.lakehouse.maintenance import maintain
+
+    produced = events(400, seed=5)
+    send(stream_settings, produced[:200])
+    consumer_factory().run(until_idle=True)
+    send(stream_settings, produced[200:300])
+    consumer_factory().run(until_idle=True)
+    done = maintain(spark, stream_settings, ["events", "events_per_minute", "dead_letter"])
+    assert set(done) == {"events", "events_per_minute", "dead_letter"}
+    assert done["events"]["data_files_rewritten"] > 0
+    send(stream_settings, produced[300:])
+    consumer_factory().run(until_idle=True)
+    assert_exactly(stream_settings, produced)
