@@ -17,6 +17,7 @@ import time
 from itertools import islice
 
 import numpy as np
+import psutil
 
 from services.platform.bootstrap import ensure_buckets, ensure_stream
 from services.platform.catalog import iceberg_catalog
@@ -26,7 +27,7 @@ from services.platform.spark import spark_session
 from services.source.clickstream import clickstream
 from services.streaming.consumer import StreamConsumer
 from services.streaming.producer import produce
-from tests.benchmarks.isolated import isolated_sandbox, load_source, start, tree_rss_mb
+from tests.benchmarks.isolated import isolated_sandbox, load_source, start
 from tests.streaming.conftest import CATALOGUE
 
 SECONDS = 30
@@ -48,6 +49,13 @@ def _ceiling(settings: Settings, records: int = 30_000) -> float:
     return records / (time.monotonic() - started)
 
 
+def consumer_rss_mb() -> float:
+    """This process and its Spark JVM: not the producer, nor the services it started."""
+    me = psutil.Process(os.getpid())
+    jvms = [p for p in me.children(recursive=True) if p.name() == "java"]
+    return sum(p.memory_info().rss for p in [me, *jvms]) / 1e6
+
+
 class PeakMemory(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -55,7 +63,7 @@ class PeakMemory(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(0.2):
-            self.peak = max(self.peak, tree_rss_mb(os.getpid()))
+            self.peak = max(self.peak, consumer_rss_mb())
 
 
 def _end_to_end(settings: Settings, env: dict[str, str], spark, rate: int) -> dict[str, float]:

@@ -51,6 +51,25 @@ def test_pipeline_reconciles_every_hop(pipeline_run) -> None:
     assert set(pipeline_run["stages"]) >= {"replicate", "silver", "stream", "warehouse load", "dbt build", "reconcile"}
 
 
+def test_reconcile_names_the_hop_that_differs(pipeline_run, warehouse, settings) -> None:
+    passed = sandbox("reconcile")
+    assert passed.returncode == 0, passed.stderr
+    assert "DIFFERS" not in passed.stderr and "orders" in passed.stderr
+
+    lake = settings.warehouse.lake_schema
+    order_id = warehouse.execute(f"SELECT max(order_id) FROM {lake}.orders").fetchone()[0]
+    saved = warehouse.execute(f"SELECT * FROM {lake}.orders WHERE order_id = %s", (order_id,)).fetchone()
+    warehouse.execute(f"DELETE FROM {lake}.orders WHERE order_id = %s", (order_id,))
+    try:
+        failed = sandbox("reconcile", "--no-stream")
+    finally:
+        placeholders = ", ".join(["%s"] * len(saved))
+        warehouse.execute(f"INSERT INTO {lake}.orders VALUES ({placeholders})", saved)
+    assert failed.returncode == 1
+    assert "1 of 24 reconciliation checks differ" in failed.stderr
+    assert "- orders at warehouse: " in failed.stderr
+
+
 def _revenue_orders(source) -> dict[int, tuple]:
     """order_id -> (customer_id, UTC order date, net amount) for orders that are not cancelled."""
     rows = source.execute(
@@ -158,3 +177,22 @@ def test_sandbox_run_executes_a_deployment_on_the_worker(pipeline_run, source, s
     assert source.execute("SELECT count(*) FROM shop.orders").fetchone()[0] > before
     unknown = sandbox("run", "nope")
     assert unknown.returncode != 0 and "unknown flow 'nope'" in unknown.stderr
+
+
+def test_the_customer_snapshot_keeps_history(pipeline_run, warehouse, settings) -> None:
+    """dbt's SCD2 snapshot: a changed customer gets a closed old version and a current new one."""
+    from services.warehouse.transform import build_models
+
+    lake = settings.warehouse.lake_schema
+    customer_id, email = warehouse.execute(f"SELECT customer_id, email FROM {lake}.customers LIMIT 1").fetchone()
+    warehouse.execute(
+        f"UPDATE {lake}.customers SET email = 'moved@example.org', updated_at = now() WHERE customer_id = %s",
+        (customer_id,),
+    )
+    build_models(settings, ["customers_snapshot"])
+    versions = warehouse.execute(
+        "SELECT email, dbt_valid_to IS NULL FROM snapshots.customers_snapshot WHERE customer_id = %s"
+        " ORDER BY dbt_valid_from",
+        (customer_id,),
+    ).fetchall()
+    assert versions == [(email, False), ("moved@example.org", True)]
