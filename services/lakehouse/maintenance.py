@@ -38,10 +38,17 @@ def maintain_table(spark: SparkSession, settings: Settings, qualified: str) -> d
         f"{call}.expire_snapshots(table => '{qualified}', older_than => {older_than}, "
         f"retain_last => {lake.retain_last_snapshots})"
     ).first()
-    orphans = spark.sql(
-        f"{call}.remove_orphan_files(table => '{qualified}', "
-        f"older_than => {_timestamp(max(24.0, lake.orphan_files_older_than_hours))})"
-    ).count()
+    # A table that never held a data file has no data folder to list (and the object store
+    # answers a listing of a missing folder with 403): nothing can be orphaned there.
+    has_files = bool(spark.sql(f"SELECT 1 FROM {qualified}.all_files LIMIT 1").take(1))
+    orphans = (
+        spark.sql(
+            f"{call}.remove_orphan_files(table => '{qualified}', "
+            f"older_than => {_timestamp(max(24.0, lake.orphan_files_older_than_hours))})"
+        ).count()
+        if has_files
+        else 0
+    )
     return {
         "data_files_rewritten": compacted.rewritten_data_files_count,
         "data_files_added": compacted.added_data_files_count,
