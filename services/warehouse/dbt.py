@@ -41,13 +41,19 @@ class DbtBuildError(RuntimeError):
 
 @contextmanager
 def _environment(settings: Settings) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(dbt_environment(settings))
+    """dbt's variables for the duration of one command; only those keys are touched, since
+    other threads of a flow run (the stream's producer and consumer) read the environment too."""
+    variables = dbt_environment(settings)
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
     try:
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def dbt(settings: Settings, *args: str) -> dbtRunnerResult:

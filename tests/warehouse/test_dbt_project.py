@@ -3,6 +3,8 @@ and the manifest holds what the project promises: contracts on marts, tests on e
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from services.warehouse.dbt import dbt
@@ -10,7 +12,7 @@ from services.warehouse.dbt import dbt
 
 @pytest.mark.parametrize("target", ["local", "compose", "aws"])
 def test_dbt_parses_for_every_target(settings, target, monkeypatch) -> None:
-    for name in [n for n in __import__("os").environ if n.startswith("SNOWFLAKE_")]:
+    for name in [n for n in os.environ if n.startswith("SNOWFLAKE_")]:
         monkeypatch.delenv(name)
     outcome = dbt(settings.model_copy(update={"dbt": settings.dbt.model_copy(update={"target": target})}), "parse")
     assert outcome.success, outcome.exception
