@@ -58,16 +58,20 @@ class MartSource(Protocol):
     def read(self, mart: str) -> pa.Table: ...
 
 
+# Marts are tables and views (fct_orders is a view over an incremental model); both engines
+# answer this standard query.
+MART_NAMES_QUERY = (
+    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s"
+    " AND table_type IN ('BASE TABLE', 'VIEW') ORDER BY table_name"
+)
+
+
 class PostgresMarts:
     def __init__(self, conn: psycopg.Connection, schema: str) -> None:
         self.conn, self.schema = conn, schema
 
     def names(self) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE'"
-            " ORDER BY table_name",
-            (self.schema,),
-        ).fetchall()
+        rows = self.conn.execute(MART_NAMES_QUERY, (self.schema,)).fetchall()
         return [r[0] for r in rows]
 
     def read(self, mart: str) -> pa.Table:

@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from services.platform.settings import Settings
+from services.warehouse.export import MART_NAMES_QUERY
 from services.warehouse.loader import LoadResult
 from services.warehouse.tables import lake_tables
 
@@ -60,11 +61,7 @@ class SnowflakeMarts:
 
     def names(self) -> list[str]:
         with self.conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE'"
-                " ORDER BY table_name",
-                (self.schema,),
-            )
+            cursor.execute(MART_NAMES_QUERY, (self.schema,))
             return [row[0].lower() for row in cursor.fetchall()]
 
     def read(self, mart: str) -> pa.Table:

@@ -46,6 +46,7 @@ select
     (
         payment_status = 'failed'
         and coalesce(last_successful_attempt_number > attempt_number, false)
-    ) as is_recovered_failure
+    ) as is_recovered_failure,
+    updated_at
 
 from flagged

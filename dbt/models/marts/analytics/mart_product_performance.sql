@@ -9,7 +9,7 @@ with products as (
 
 order_items as (
 
-    select * from {{ ref('int_order_items__joined_orders') }}
+    select * from {{ ref('fct_order_items') }}
 
 ),
 

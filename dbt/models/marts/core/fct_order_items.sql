@@ -1,25 +1,86 @@
--- One row per order line. revenue = quantity * unit_price - discount for lines of orders whose
--- status is not 'cancelled', 0 otherwise; summed, it equals fct_orders.revenue.
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_item_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook="{{ sandbox.delete_rows_gone_from(ref('stg_shop__order_items'), 'order_item_id') }}"
+    )
+}}
+-- One row per order line: the line, its order's customer, status and time, and its amounts.
+-- revenue summed over an order's lines equals fct_orders.revenue. Every line-level money rule
+-- lives in macros/business_rules.sql:
+--   gross_amount = quantity * unit_price
+--   net_amount   = quantity * unit_price - discount
+--   revenue      = net_amount when the order is not cancelled, else 0
+--
+-- Incremental: a run rebuilds the lines whose line or order changed since the newest change
+-- this table holds (source_updated_at, less var changes_lookback_minutes for late commits);
+-- the post-hook removes deleted lines.
 with order_items as (
 
-    select * from {{ ref('int_order_items__joined_orders') }}
+    select * from {{ ref('stg_shop__order_items') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_shop__orders') }}
+
+),
+
+{% if is_incremental() %}
+
+{% set changed_after = sandbox.changed_after('source_updated_at') %}
+
+lines_to_build as (
+
+    -- Read from the refs, not the CTEs above: a CTE read twice is materialized to disk.
+    select order_items.order_item_id
+    from {{ ref('stg_shop__order_items') }} as order_items
+    where order_items.updated_at > {{ changed_after }}
+
+    union
+
+    select order_items.order_item_id
+    from {{ ref('stg_shop__order_items') }} as order_items
+    inner join {{ ref('stg_shop__orders') }} as orders
+        on order_items.order_id = orders.order_id
+    where orders.updated_at > {{ changed_after }}
+
+),
+
+{% endif %}
+
+joined as (
+
+    select
+        order_items.order_item_id,
+        order_items.order_id,
+        order_items.product_id,
+        orders.customer_id,
+        orders.order_status,
+        orders.ordered_at,
+        {{ sandbox.utc_date('orders.ordered_at') }} as order_date,
+        order_items.quantity,
+        order_items.unit_price,
+        order_items.discount,
+        {{ sandbox.money(sandbox.line_gross_amount('order_items.quantity', 'order_items.unit_price')) }} as gross_amount,
+        {{ sandbox.money(sandbox.line_net_amount('order_items.quantity', 'order_items.unit_price', 'order_items.discount')) }} as net_amount,
+        {{ sandbox.is_revenue_status('orders.order_status') }} as is_revenue,
+        greatest(order_items.updated_at, orders.updated_at) as source_updated_at
+
+    from order_items
+    inner join orders
+        on order_items.order_id = orders.order_id
+    {% if is_incremental() %}
+    where order_items.order_item_id in (select order_item_id from lines_to_build)
+    {% endif %}
 
 )
 
 select
-    order_item_id,
-    order_id,
-    product_id,
-    customer_id,
-    order_status,
-    ordered_at,
-    order_date,
-    quantity,
-    unit_price,
-    discount,
-    gross_amount,
-    net_amount,
-    is_revenue,
-    revenue
+    *,
+    case when is_revenue then net_amount else {{ sandbox.money(0) }} end as revenue
 
-from order_items
+from joined

@@ -1,5 +1,8 @@
+{{ config(materialized='view') }}
 -- One row per order. revenue = net_amount (sum of quantity * unit_price - discount over the
 -- order's lines) for orders whose status is not 'cancelled', 0 for cancelled orders.
+-- A view: the published columns of int_orders__joined_items_payments, which is kept
+-- incrementally; a table here would copy a million rows on every run for nothing.
 with orders as (
 
     select * from {{ ref('int_orders__joined_items_payments') }}

@@ -1,0 +1,36 @@
+{#
+    Helpers of the incremental models: what a merge by unique key cannot do by itself.
+#}
+
+{# Post-hook: delete the rows of this model whose key no longer exists in `parent`
+   (a hard delete in the source). Nothing to do when the table was just built whole. #}
+{% macro delete_rows_gone_from(parent, key) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where not exists (
+        select 1 from {{ parent }} as parent
+        where parent.{{ key }} = {{ this }}.{{ key }}
+    )
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{# The time after which a source change is new to this incremental model, as a literal: the
+   newest change it holds (`column`), less a look-back (var changes_lookback_minutes) for
+   source transactions that committed after a newer one was replicated. Queried first rather
+   than left as a subquery, so the planner sees a value and estimates "few rows" (with a
+   subquery it guesses a third of the table and hashes millions of rows). #}
+{% macro changed_after(column) -%}
+    {%- set query -%}
+        select {{ dbt.dateadd('minute', -1 * var('changes_lookback_minutes'), 'max(' ~ column ~ ')') }}
+        from {{ this }}
+    {%- endset -%}
+    {%- set newest = run_query(query).columns[0].values()[0] if execute else none -%}
+    {%- if newest is none -%}
+        cast('1900-01-01 00:00:00+00' as timestamp with time zone)
+    {%- else -%}
+        cast('{{ newest.isoformat() }}' as timestamp with time zone)
+    {%- endif -%}
+{%- endmacro %}
