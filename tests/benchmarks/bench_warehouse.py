@@ -11,6 +11,7 @@ import time
 
 from services.platform.bootstrap import ensure_buckets
 from services.platform.clients import Role, postgres_connect
+from services.platform.settings import Settings
 from services.source.tick import tick
 from services.warehouse.transform import load_lake
 from tests.benchmarks.isolated import isolated_sandbox, load_source, start
@@ -21,6 +22,20 @@ ORDERS = 1_000_000
 
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "services.cli", *args]
+
+
+def _tick_and_build(settings: Settings, env: dict[str, str], seed: int) -> tuple[float, int, float]:
+    """One tick through replication, silver and the warehouse load, then `dbt build`:
+    (load seconds, changes loaded, build seconds)."""
+    with postgres_connect(settings, settings.postgres.source_db, Role.APP) as conn:
+        tick(conn, orders=1200, seed=seed)
+    run_measured(_cli("replicate"), env)
+    run_measured(_cli("lakehouse"), env)
+    started = time.monotonic()
+    loaded = load_lake(settings)
+    load_seconds = time.monotonic() - started
+    build_seconds, _ = run_measured(_cli("transform", "--skip-load"), env)
+    return load_seconds, sum(r.upserts + r.deletes for r in loaded), build_seconds
 
 
 def run() -> dict[str, object]:
@@ -38,14 +53,11 @@ def run() -> dict[str, object]:
         build_seconds, build_rss = run_measured(_cli("transform", "--skip-load"), env)
         refresh_seconds, _ = run_measured(_cli("transform", "--skip-load", "--full-refresh"), env)
 
-        with postgres_connect(settings, settings.postgres.source_db, Role.APP) as conn:
-            tick(conn, orders=1200, seed=7)
-        run_measured(_cli("replicate"), env)
-        run_measured(_cli("lakehouse"), env)
-        started = time.monotonic()
-        incremental = load_lake(settings)
-        incremental_seconds = time.monotonic() - started
-        incremental_build, _ = run_measured(_cli("transform", "--skip-load"), env)
+        # The first incremental build after the initial load still takes everything: the load's rows
+        # are within the look-back (var changes_lookback_minutes) of the newest change. The target
+        # is the steady state, a build after the next tick; both are reported.
+        _, _, first_incremental = _tick_and_build(settings, env, seed=7)
+        incremental_seconds, tick_changes, incremental_build = _tick_and_build(settings, env, seed=8)
     return {
         "orders": ORDERS,
         "load_rows": loaded_rows,
@@ -54,7 +66,8 @@ def run() -> dict[str, object]:
         "dbt_build_seconds": round(build_seconds, 2),
         "dbt_build_peak_rss_mb": round(build_rss),
         "dbt_build_full_refresh_seconds": round(refresh_seconds, 2),
-        "tick_changes_loaded": sum(r.upserts + r.deletes for r in incremental),
+        "first_incremental_dbt_build_after_initial_load_seconds": round(first_incremental, 2),
+        "tick_changes_loaded": tick_changes,
         "incremental_load_seconds": round(incremental_seconds, 2),
         "incremental_dbt_build_seconds": round(incremental_build, 2),
         "targets": {"load_rows_per_second": ">= 200000", "incremental_dbt_build_seconds": "< 30"},
