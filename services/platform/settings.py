@@ -160,6 +160,7 @@ class StreamingSettings(BaseModel):
     put_batch_records: int = 500  # PutRecords' own limit
     put_retry_attempts: int = 8  # for the records a PutRecords call reports as failed
     get_records_limit: int = 10_000
+    max_batch_records: int = 100_000  # a micro-batch's records at most (read ahead into memory)
     trigger_seconds: float = 2.0  # micro-batch interval of the consumer
     max_record_bytes: int = 10_000  # larger payloads are dead-lettered as oversized
     idle_batches_to_stop: int = 3  # `--until-idle`: stop after this many empty polls

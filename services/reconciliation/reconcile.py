@@ -83,7 +83,7 @@ def stream_checks(settings: Settings) -> list[Check]:
     """Kinesis records (all the stream still holds) against the two tables they land in."""
     reader = ShardReader(kinesis_client(settings), settings.kinesis.stream, {}, settings.streaming.get_records_limit)
     in_stream: set[tuple[str, str]] = set()
-    while records := reader.poll(settings.streaming.get_records_limit * 5):
+    while records := reader.poll(settings.streaming.max_batch_records):
         in_stream.update((r.shard_id, r.sequence_number) for r in records)
     catalog, namespace = iceberg_catalog(settings), settings.streaming.realtime_namespace
     landed: Counter[tuple[str, str]] = Counter()
