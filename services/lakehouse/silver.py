@@ -1,6 +1,6 @@
 """Raw -> silver (the Databricks role): apply the raw zone's change batches to Iceberg tables.
 
-For each silver table, in foreign-key order:
+For each silver table, parents before children (tables not linked by a foreign key side by side):
 
 1. **What is new.** The bookmark, the raw end LSN stored in the summary of the table's
    current Iceberg snapshot, says how far the table got. A newer snapshot batch in the raw
