@@ -18,8 +18,8 @@
 -- late: var changes_lookback_minutes), and the orders whose customer_order_number changed
 -- (an order of the same customer was added, deleted or moved); the post-hook removes deleted
 -- orders.
--- (Lines and payments leave the source with their order: a line deleted on its own, without
--- its order changing, is only seen by a full refresh.)
+-- (Lines and payments leave the source with their order: one deleted on its own, its order
+-- untouched, leaves the order's totals stale until a full refresh.)
 -- depends_on: {{ ref('stg_shop__payments') }}
 with orders as (
 
