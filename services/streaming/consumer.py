@@ -103,8 +103,8 @@ class StreamConsumer:
         for name in TABLES:
             ensure_realtime_table(catalog, self.namespace, name)
         self.checkpoints = {name: self.checkpoint(name) for name in TABLES}
-        self.position = self._oldest(self.checkpoints.values())  # after the last batch taken in
-        self.reader = ShardReader(kinesis, settings.kinesis.stream, self.position, self.config.get_records_limit)
+        self.kinesis = kinesis
+        self.position = self._oldest(self.checkpoints.values())  # after the last batch committed
 
     def table(self, name: str) -> str:
         return f"{CATALOG_NAME}.{self.namespace}.{name}"
@@ -137,7 +137,10 @@ class StreamConsumer:
         (but not before `not_before_seconds`, so a producer started alongside has time to begin)."""
         total, idle, started = ConsumeResult(), 0, time.monotonic()
         trigger = self.config.trigger_seconds
-        reader = BackgroundReader(self.reader, self.config.max_batch_records, idle_pause=trigger)
+        # A reader of this run's own, from what is committed: the previous run's reader had read
+        # ahead, and what it held then was never committed.
+        shards = ShardReader(self.kinesis, self.settings.kinesis.stream, self.position, self.config.get_records_limit)
+        reader = BackgroundReader(shards, self.config.max_batch_records, idle_pause=trigger)
         try:
             while not stop():
                 tick = time.monotonic()

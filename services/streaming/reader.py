@@ -92,8 +92,9 @@ class ShardReader:
 class BackgroundReader:
     """A `ShardReader` polled in a thread into a buffer of at most `max_records` records.
 
-    `take()` hands over, in order, everything read so far. Nothing here is a checkpoint: what
-    is buffered when the consumer stops is read again by the next one.
+    `take()` hands over, in order, everything read so far. Nothing here is a checkpoint: what is
+    buffered when a consumer run stops is read again by the next run, which starts a reader
+    from the committed position.
     """
 
     def __init__(self, reader: ShardReader, max_records: int, idle_pause: float) -> None:

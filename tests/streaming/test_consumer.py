@@ -158,3 +158,21 @@ def test_maintenance_keeps_the_checkpoints(stream_settings, consumer_factory, sp
     send(stream_settings, produced[300:])
     consumer_factory().run(until_idle=True)
     assert_exactly(stream_settings, produced)
+
+
+def test_a_consumer_run_again_takes_what_its_reader_had_read_ahead(stream_settings, spark) -> None:
+    """The background reader runs ahead of the commits; what it held when a run stopped is read
+    again by the next run of the same consumer, not skipped."""
+    from services.platform.catalog import iceberg_catalog
+    from services.streaming.consumer import StreamConsumer
+
+    streaming = stream_settings.streaming.model_copy(update={"get_records_limit": 50, "max_batch_records": 100})
+    scoped = stream_settings.model_copy(update={"streaming": streaming})
+    produced = events(600, seed=6)
+    send(scoped, produced)
+    consumer = StreamConsumer(spark, scoped, kinesis_client(scoped), iceberg_catalog(scoped))
+    batches = []
+    first = consumer.run(stop=lambda: bool(batches), on_batch=batches.append)  # stops with records read ahead
+    assert first.events < len(produced)
+    consumer.run(until_idle=True)
+    assert_exactly(scoped, produced)
