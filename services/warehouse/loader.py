@@ -75,19 +75,19 @@ class WarehouseLoader:
 
     def run(self, names: list[str] | None = None, full_refresh: bool = False) -> list[LoadResult]:
         self.prepare(names)
-        results = []
-        for table in self.tables:
-            if names and table.name not in names:
-                continue
-            started = time.monotonic()
-            try:
-                result = self._load(table, full_refresh)
-            except WarehouseSchemaError as error:
-                result = LoadResult(table.name, error=str(error))
-            result.seconds = time.monotonic() - started
-            log.info(result.summary())
-            results.append(result)
-        return results
+        return [self.load_table(t.name, full_refresh) for t in self.tables if not names or t.name in names]
+
+    def load_table(self, name: str, full_refresh: bool = False) -> LoadResult:
+        """Load one lake table (after `prepare`); a schema change it cannot take is its result's error."""
+        table = next(t for t in self.tables if t.name == name)
+        started = time.monotonic()
+        try:
+            result = self._load(table, full_refresh)
+        except WarehouseSchemaError as error:
+            result = LoadResult(table.name, error=str(error))
+        result.seconds = time.monotonic() - started
+        log.info(result.summary())
+        return result
 
     def loaded_snapshot(self, name: str) -> int | None:
         row = self.conn.execute(

@@ -29,15 +29,15 @@ def load_lake(settings: Settings, tables: list[str] | None = None, full_refresh:
     with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
         WarehouseLoader(settings, iceberg_catalog(settings), conn).prepare(names)
 
-    def load(name: str) -> list[LoadResult]:
+    def load(name: str) -> LoadResult:
         """One table on a connection of its own (each table is still one transaction)."""
         with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
-            return WarehouseLoader(settings, iceberg_catalog(settings), conn).run([name], full_refresh)
+            return WarehouseLoader(settings, iceberg_catalog(settings), conn).load_table(name, full_refresh)
 
     # Tables are independent: loading two at once keeps both cores busy (Arrow encodes while
     # Postgres parses another table's COPY).
     with ThreadPoolExecutor(settings.warehouse.load_workers) as pool:
-        return [result for results in pool.map(load, names) for result in results]
+        return list(pool.map(load, names))
 
 
 def build_models(settings: Settings, select: list[str] | None = None, full_refresh: bool = False) -> dbtRunnerResult:
