@@ -24,10 +24,11 @@ def settings(profile: str | None = None) -> Settings:
     return load_settings(**({"profile": profile} if profile else {}))
 
 
-def _spark(config: Settings):
+def _spark(config: Settings, quick_start: bool = False):
+    """The flow run's Spark session; the first task to ask sizes its JVM (see `quick_start`)."""
     from services.platform.spark import spark_session
 
-    return spark_session(config, app_name="sandbox-flow")
+    return spark_session(config, app_name="sandbox-flow", quick_start=quick_start)
 
 
 @task(name="seed the source database", cache_policy=NO_CACHE)
@@ -79,10 +80,12 @@ def replicate(profile: str | None = None) -> dict[str, float]:
 
 @task(name="apply raw to silver", **RETRY, timeout_seconds=3600)
 def apply_silver(full_refresh: bool = False, profile: str | None = None) -> dict[str, int]:
+    from services.lakehouse.backlog import SilverBacklog
     from services.lakehouse.silver import SilverJob
 
     config = settings(profile)
-    results = SilverJob(_spark(config), config).run(full_refresh=full_refresh)
+    spark = _spark(config, SilverBacklog(config).quick_start(full_refresh=full_refresh))
+    results = SilverJob(spark, config).run(full_refresh=full_refresh)
     for r in results:
         get_run_logger().info(r.summary())
     if stopped := [r.summary() for r in results if r.error]:

@@ -126,7 +126,7 @@ def spark(settings, services):
     """One Spark session (one JVM) for the whole test run."""
     from services.platform.spark import spark_session
 
-    session = spark_session(settings, app_name="sandbox-tests")
+    session = spark_session(settings, app_name="sandbox-tests", quick_start=True)  # small data
     yield session
     session.stop()
 

@@ -15,11 +15,11 @@ TablesOption = Annotated[
 ]
 
 
-def _spark(settings: Settings):
+def _spark(settings: Settings, quick_start: bool = False):
     from services.platform.spark import spark_session
 
     with console.status("starting Spark"):
-        return spark_session(settings)
+        return spark_session(settings, quick_start=quick_start)
 
 
 def lakehouse(
@@ -28,10 +28,11 @@ def lakehouse(
     full_refresh: Annotated[bool, typer.Option(help="Drop the silver tables and rebuild them from raw.")] = False,
 ) -> None:
     """Apply new raw batches to the Iceberg silver tables (merge, quarantine, schema evolution)."""
+    from services.lakehouse.backlog import SilverBacklog
     from services.lakehouse.silver import SilverJob
 
     settings: Settings = ctx.obj
-    spark = _spark(settings)
+    spark = _spark(settings, SilverBacklog(settings).quick_start(table, full_refresh))
     with console.status("applying raw batches to silver"):
         results = SilverJob(spark, settings).run(table, full_refresh=full_refresh)
     for result in results:

@@ -2,14 +2,13 @@
 
 For each silver table, parents before children (tables not linked by a foreign key side by side):
 
-1. **What is new.** The bookmark, the raw end LSN stored in the summary of the table's
-   current Iceberg snapshot, says how far the table got. A newer snapshot batch in the raw
-   zone (the first run, or a resync) means "replace the table"; otherwise the change
-   batches after the bookmark are merged.
+1. **What is new.** `backlog.py` compares the table's bookmark with the raw zone's manifests:
+   a newer snapshot batch means "replace the table", later change batches are merged.
 2. **Latest change per key.** Spark reads the batches' Parquet over s3a, drops rows before
    a truncate, and keeps each key's newest change by (`_lsn`, `_seq`).
 3. **Quality.** Rows that break a rule of `design.py` go to `quarantine.<table>` (with the
-   rule and the raw row as JSON) instead of silver; the counts are reported.
+   rule and the raw row as JSON) instead of silver; the counts are reported. A foreign key
+   is checked against the parent's silver table, so parents are applied first.
 4. **Schema.** New source columns become new Iceberg columns; safe widenings are applied;
    anything else stops this table with a clear error while the others go on.
 5. **Commit.** One Iceberg commit writes the data and the new bookmark together, so a crash
@@ -27,16 +26,15 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from services.lakehouse.backlog import BOOKMARK, SilverBacklog
 from services.lakehouse.commits import commit_with_properties
-from services.lakehouse.design import SILVER_TABLES, TABLE_PROPERTIES, Rule, SilverTable
+from services.lakehouse.design import SILVER_TABLES, TABLE_PROPERTIES, SilverTable
 from services.lakehouse.schema import evolve_table
 from services.platform.catalog import CATALOG_NAME
-from services.platform.clients import s3_client
 from services.platform.settings import Settings
-from services.replication.raw_zone import META_COLUMNS, Manifest, RawZone, TableFiles
+from services.replication.raw_zone import META_COLUMNS, Manifest, TableFiles
 
 log = logging.getLogger(__name__)
-BOOKMARK = "sandbox.raw-end-lsn"
 
 
 class SchemaEvolutionError(ValueError):
@@ -80,7 +78,8 @@ class SilverJob:
         step: Callable[[str], None] = lambda point: None,
     ) -> None:
         self.spark, self.settings, self.step = spark, settings, step
-        self.raw = RawZone(s3_client(settings), settings.s3.raw_bucket, database or settings.postgres.source_db)
+        self.backlog = SilverBacklog(settings, database)
+        self.raw = self.backlog.raw
         self.silver = f"{CATALOG_NAME}.{settings.lakehouse.silver_namespace}"
         self.quarantine = f"{CATALOG_NAME}.{settings.lakehouse.quarantine_namespace}"
 
@@ -123,7 +122,7 @@ class SilverJob:
         target, result = self.table_name(design.name), TableResult(design.name)
         if full_refresh:
             self.spark.sql(f"DROP TABLE IF EXISTS {target}")
-        mode, batches = self._pending(target, manifests)
+        mode, batches = self.backlog.pending(design.name, manifests)
         files = [
             f"s3a://{self.raw.bucket}/{key}" for m in batches for key in m.tables.get(design.name, TableFiles()).files
         ]
@@ -136,50 +135,28 @@ class SilverJob:
             result.mode = mode = "replace"
         only_snapshot = all(m.kind == "snapshot" for m in batches)
         # A snapshot holds each key once: no need to rank changes per key (a whole shuffle).
-        latest = (changes if only_snapshot else _latest_per_key(changes, design.key)).cache()
-        ops = {row._op: row["count"] for row in latest.groupBy("_op").count().collect()}
-        result.deletes = ops.get("delete", 0) if mode == "merge" else 0
-        upserts = latest.filter(F.col("_op") != "delete")
-        clean, result.quarantined = self._quarantine(design, upserts)
-        result.upserts = sum(n for op, n in ops.items() if op != "delete") - sum(result.quarantined.values())
+        latest = changes if only_snapshot else _latest_per_key(changes, design.key)
+        checked = self._check(design, latest).cache()
+        counts = self._count(design, checked)
+        result.deletes = counts.pop("delete") if mode == "merge" else 0
+        result.upserts = counts.pop("clean upserts")
+        result.quarantined = {rule: n for rule, n in counts.items() if n}
+        if result.quarantined:
+            broken = checked.filter(F.size("_broken") > 0)
+            self._record_quarantine(design.name, broken.select(F.explode("_broken").alias("rule"), *latest.columns))
+        clean = checked.filter(F.size("_broken") == 0).drop("_broken")
         result.schema_changes = evolve_table(
             self.spark, target, design, clean.drop(*META_COLUMNS).schema, TABLE_PROPERTIES, SchemaEvolutionError
         )
         bookmark = {BOOKMARK: str(batches[-1].end_lsn)}
         self.step("before_commit")  # tests stop the job here: quarantine written, silver not
         if mode == "replace":
-            data = clean.drop(*META_COLUMNS)
+            data = clean.filter(F.col("_op") != "delete").drop(*META_COLUMNS)
             commit_with_properties(self.spark, bookmark, lambda: data.writeTo(target).overwrite(F.lit(True)))
         else:
-            deletes = latest.filter(F.col("_op") == "delete")
-            self._merge(target, design, clean.unionByName(deletes, allowMissingColumns=True), bookmark)
-        latest.unpersist()
+            self._merge(target, design, clean, bookmark)
+        checked.unpersist()
         return result
-
-    def bookmark(self, target: str) -> int | None:
-        """The raw end LSN of the newest bookmarked snapshot in the table's current history.
-
-        Compaction and manifest rewrites add snapshots without the bookmark, so the newest
-        ancestor that has one is the answer, not the current snapshot.
-        """
-        if not self.spark.catalog.tableExists(target):
-            return None
-        rows = self.spark.sql(
-            f"SELECT s.summary['{BOOKMARK}'] AS lsn FROM {target}.snapshots s JOIN {target}.history h"
-            f" ON s.snapshot_id = h.snapshot_id AND h.is_current_ancestor"
-            f" WHERE s.summary['{BOOKMARK}'] IS NOT NULL ORDER BY s.committed_at DESC LIMIT 1"
-        ).collect()
-        return int(rows[0].lsn) if rows else None
-
-    def _pending(self, target: str, manifests: list[Manifest]) -> tuple[str, list[Manifest]]:
-        snapshots = [i for i, m in enumerate(manifests) if m.kind == "snapshot"]
-        if not snapshots:
-            return "up to date", []
-        newest = snapshots[-1]
-        bookmark = self.bookmark(target)
-        if bookmark is None or bookmark < manifests[newest].end_lsn:
-            return "replace", manifests[newest:]
-        return "merge", [m for m in manifests if m.end_lsn > bookmark]
 
     def _merge(self, target: str, design: SilverTable, changes: DataFrame, bookmark: dict[str, str]) -> None:
         view = f"changes_{design.name}"
@@ -198,33 +175,42 @@ class SilverJob:
 
     # -- quality -------------------------------------------------------------------------------
 
-    def _quarantine(self, design: SilverTable, upserts: DataFrame) -> tuple[DataFrame, dict[str, int]]:
-        """Split off rows that break a rule; record them, idempotently, in quarantine.<table>.
+    def _check(self, design: SilverTable, latest: DataFrame) -> DataFrame:
+        """`latest` with `_broken`: the names of the rules each upsert breaks (empty if none).
 
-        The counts are per rule (a row breaking two rules counts twice); the clean rows are
-        the upserts that broke none.
+        A foreign key is checked by looking up only the keys the changes refer to: the parent
+        table is filtered by them (a small broadcast), never shuffled whole against the changes.
         """
-        broken = [self._violations(rule, upserts).withColumn("rule", F.lit(rule.name)) for rule in design.rules]
-        bad = broken[0]
-        for more in broken[1:]:
-            bad = bad.unionByName(more)
-        bad = bad.cache()
-        counts = {row.rule: row["count"] for row in bad.groupBy("rule").count().collect()}
-        if not counts:
-            bad.unpersist()
-            return upserts, counts
-        self._record_quarantine(design.name, bad)
-        clean = upserts.join(bad.select("_lsn", "_seq").distinct(), ["_lsn", "_seq"], "left_anti").cache()
-        clean.count()  # materialise before `bad` goes
-        bad.unpersist()
-        return clean, counts
+        checked, broken = latest, []
+        for rule in design.rules:
+            if rule.violation:
+                broken.append(F.when(F.coalesce(F.expr(rule.violation), F.lit(False)), F.lit(rule.name)))
+                continue
+            parent_table, parent_key = rule.parent
+            known = f"_known_{rule.column}"
+            wanted = latest.select(F.col(rule.column).alias(known)).distinct()
+            parents = self.spark.table(self.table_name(parent_table)).select(F.col(parent_key).alias(known))
+            found = parents.join(wanted, known, "left_semi")
+            checked = checked.join(found, checked[rule.column] == found[known], "left")
+            broken.append(F.when(F.col(known).isNull(), F.lit(rule.name)))
+        is_upsert = F.col("_op") != "delete"
+        rules_broken = F.filter(F.array(*[F.when(is_upsert, name) for name in broken]), lambda name: name.isNotNull())
+        return checked.select(*latest.columns, rules_broken.alias("_broken"))
 
-    def _violations(self, rule: Rule, rows: DataFrame) -> DataFrame:
-        if rule.violation:
-            return rows.filter(F.coalesce(F.expr(rule.violation), F.lit(False)))
-        parent_table, parent_key = rule.parent
-        parents = self.spark.table(self.table_name(parent_table)).select(F.col(parent_key).alias("_parent_key"))
-        return rows.join(parents, rows[rule.column] == parents["_parent_key"], "left_anti")
+    @staticmethod
+    def _count(design: SilverTable, checked: DataFrame) -> dict[str, int]:
+        """Deletes, clean upserts and rows per broken rule, in one pass.
+
+        A row breaking two rules counts for both; it is one row less among the clean upserts.
+        """
+        is_clean_upsert = (F.col("_op") != "delete") & (F.size("_broken") == 0)
+        sums = {
+            "delete": F.col("_op") == "delete",
+            "clean upserts": is_clean_upsert,
+            **{rule.name: F.array_contains("_broken", rule.name) for rule in design.rules},
+        }
+        row = checked.agg(*[F.sum(when.cast("int")).alias(name) for name, when in sums.items()]).first()
+        return {name: row[name] or 0 for name in sums}
 
     def _record_quarantine(self, table: str, bad: DataFrame) -> None:
         target = f"{self.quarantine}.{table}"

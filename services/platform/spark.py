@@ -68,14 +68,28 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
-def spark_session(settings: Settings, app_name: str = "pipeline-sandbox") -> SparkSession:
-    """Get or create the process's Spark session, configured for the lakehouse."""
+# A cold JVM spends most of a small job compiling: at a 10k-change silver tick the JIT used
+# 44 s of CPU on two cores, 30 s of it in the optimising C2 compiler. Stopping at the quick
+# C1 tier made that tick 30-35% faster, but the 1M-order initial load 45% slower (47 -> 70 s).
+QUICK_START_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+
+def spark_session(settings: Settings, app_name: str = "pipeline-sandbox", quick_start: bool = False) -> SparkSession:
+    """Get or create the process's Spark session, configured for the lakehouse.
+
+    `quick_start` is for a process whose Spark work is small (a tick, the tests): its JVM
+    compiles only with the quick C1 tier. It takes effect when the JVM starts, i.e. for
+    the first session of a process.
+    """
     os.environ.setdefault("JAVA_HOME", str(toolchain.java_home()))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if settings.spark.master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName(app_name)
-    for key, value in spark_conf(settings).items():
+    conf = spark_conf(settings)
+    if quick_start:
+        conf["spark.driver.extraJavaOptions"] = QUICK_START_JAVA_OPTIONS
+    for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")

@@ -40,14 +40,22 @@ def snapshot_ids(spark, settings) -> dict[str, int]:
 
 
 def test_silver_equals_the_source_after_snapshot_and_ticks(replicator, job, source, lake_settings, spark) -> None:
-    replicator.run_once()
+    snapshot = replicator.run_once()
+    backlog, tables = job.backlog, [t.name for t in SILVER_TABLES]
+    assert backlog.rows(tables) == snapshot.rows
     first = job.run()
     assert {r.table: r.mode for r in first} == {t.name: "replace" for t in SILVER_TABLES}
+    assert backlog.rows(tables) == 0
     assert_silver_equals_source(lake_settings, source)
+    replayed = snapshot.rows  # what a full refresh applies: the snapshot and every change since
     for seed in (1, 2):
         tick(source, orders=25, seed=seed)
         source.commit()
-        replicator.run_once()
+        changes = replicator.run_once()
+        replayed += changes.rows
+        assert backlog.rows(tables) == changes.rows
+        assert backlog.rows(tables, full_refresh=True) == replayed
+        assert backlog.quick_start()
         results = job.run()
         assert {r.mode for r in results} <= {"merge", "up to date"}
         assert sum(r.deletes for r in results) > 0
