@@ -18,13 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from services.platform import toolchain
-from services.platform.bootstrap import create_platform_resources
-from services.platform.catalog import catalog_properties
-from services.platform.clients import Role, postgres_credentials
 from services.platform.local import local_services
 from services.platform.logs import console
 from services.platform.settings import PROJECT_ROOT, Profile, Settings
-from services.platform.spark import spark_conf
 from services.platform.supervisor import ServiceError, ServiceStatus, Supervisor, tail
 
 
@@ -75,6 +71,8 @@ def up(ctx: typer.Context) -> None:
             except ServiceError as error:
                 console.print(f"[red]error:[/] {error}")
                 raise typer.Exit(1) from error
+    from services.platform.bootstrap import create_platform_resources  # boto3 and pyiceberg: slow to import
+
     with console.status("creating buckets, stream and namespaces"):
         create_platform_resources(settings)
     console.print(_status_table(statuses))
@@ -137,6 +135,10 @@ def reset(
 
 def env(ctx: typer.Context) -> None:
     """Print shell exports that point psql, the aws cli, pyiceberg and pyspark at the sandbox."""
+    from services.platform.catalog import catalog_properties
+    from services.platform.clients import Role, postgres_credentials
+    from services.platform.spark import spark_conf
+
     settings = _settings(ctx)
     pg, aws = settings.postgres, settings.aws
     user, password = postgres_credentials(settings, Role.APP)

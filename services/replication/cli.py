@@ -9,7 +9,6 @@ import typer
 
 from services.platform.logs import console
 from services.platform.settings import Settings
-from services.replication.airbyte import AirbyteEngine
 from services.replication.native import NativeEngine, ReplicationError
 from services.replication.raw_zone import Manifest, format_lsn
 
@@ -64,6 +63,8 @@ def _replicate_with_airbyte(settings: Settings, follow: bool, resync: bool) -> N
         raise typer.BadParameter("--follow and --resync belong to the native engine; Airbyte schedules its own syncs")
     try:
         with console.status("waiting for the Airbyte sync job"):
+            from services.replication.airbyte import AirbyteEngine  # airbyte-api: only for this engine
+
             result = AirbyteEngine(settings).run_once()
     except ReplicationError as error:
         console.print(f"[red]Airbyte sync failed:[/] {error}")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from services.platform import toolchain
-from services.platform.clients import kinesis_client
 from services.platform.settings import Settings, port_of
 from services.platform.supervisor import PortClaim, ServiceSpec
 
 
 def _ready(settings: Settings) -> bool:
+    from services.platform.clients import kinesis_client  # boto3: slow to import, needed only here
+
     kinesis_client(settings).list_streams(Limit=1)
     return True
 
