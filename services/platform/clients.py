@@ -66,6 +66,14 @@ def postgres_connect(
     return psycopg.connect(postgres_conninfo(settings, database, role, replication), **kwargs)
 
 
+def postgres_arrow_connect(settings: Settings, database: str, role: Role) -> Any:
+    """An ADBC connection (autocommit; BEGIN yourself): a query's rows arrive as Arrow record
+    batches, decoded in C from Postgres' binary COPY. The replication snapshot's fast path."""
+    import adbc_driver_postgresql.dbapi  # imported here: only the snapshot needs it
+
+    return adbc_driver_postgresql.dbapi.connect(postgres_conninfo(settings, database, role), autocommit=True)
+
+
 def aws_credentials(settings: Settings) -> dict[str, str]:
     """Explicit keys for boto3, or {} to let boto3 use the standard credential chain."""
     aws = settings.aws

@@ -17,28 +17,27 @@ writes ("snapshot_files", "batch_files", "manifest"): tests use it to kill the p
 
 from __future__ import annotations
 
-import io
 import logging
+import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import adbc_driver_manager
 import numpy as np
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import HTTPClientError
 from psycopg import sql
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from services.platform.clients import Role, postgres_connect, s3_client
+from services.platform.clients import Role, postgres_arrow_connect, postgres_connect, s3_client
 from services.platform.settings import Settings
 from services.replication.pgoutput import UNCHANGED, Begin, Change, Commit, Relation, Truncate, decode
 from services.replication.raw_zone import (
@@ -56,7 +55,13 @@ from services.replication.types import ColumnType, TextValues, check_supported
 log = logging.getLogger(__name__)
 SNAPSHOT_WORKERS = 2  # tables copied at once, each on its own connection in the exported snapshot
 # Failures a retry can cure: the network, a restarting server. Anything else stops at once.
-TRANSIENT_ERRORS = (psycopg.OperationalError, BotoConnectionError, HTTPClientError)
+TRANSIENT_ERRORS = (
+    psycopg.OperationalError,
+    adbc_driver_manager.OperationalError,
+    BotoConnectionError,
+    HTTPClientError,
+)
+SNAPSHOT_NAME = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")  # what pg_export_snapshot() returns
 Progress = Callable[[Manifest], None]
 
 
@@ -249,38 +254,41 @@ class NativeEngine:
         return manifest
 
     def _copy_in_snapshot(self, snapshot: str, table: SourceTable, manifest: Manifest, at: datetime) -> TableFiles:
-        """Copy one table on a connection of its own that reads the slot's exported snapshot."""
-        with self._connect() as reader:
-            reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            reader.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            return self._copy_table(reader, table, manifest, at)
+        """Copy one table on a connection of its own that reads the slot's exported snapshot.
 
-    def _copy_table(self, conn: psycopg.Connection, table: SourceTable, manifest: Manifest, at: datetime) -> TableFiles:
-        """COPY one table as CSV, let Arrow parse it, write Parquet and upload it.
-
-        Two tables are copied at once (see `_snapshot`): while Postgres produces one table's
-        CSV, Arrow parses and encodes the other's, so both cores stay busy.
+        The rows come through ADBC: Postgres sends them as binary COPY and the driver decodes
+        them into Arrow in C (no CSV to print and parse). While Postgres produces one table,
+        Arrow encodes the other's Parquet (see `_snapshot`), so both cores stay busy.
         """
-        names = [c.name for c in table.columns]
-        query = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT csv)").format(
-            sql.SQL(", ").join(map(sql.Identifier, names)), sql.Identifier(table.schema, table.name)
+        if not SNAPSHOT_NAME.fullmatch(snapshot):
+            raise ReplicationError(f"unexpected exported snapshot name {snapshot!r}")
+        columns = sql.SQL(", ").join(
+            sql.SQL("{}::text").format(sql.Identifier(c.name)) if c.read_as_text else sql.Identifier(c.name)
+            for c in table.columns
         )
-        column_types = {c.name: (pa.string() if c.parsed_per_value else c.arrow) for c in table.columns}
-        values = TextValues(conn)
+        query = sql.SQL("SELECT {} FROM {}").format(columns, sql.Identifier(table.schema, table.name))
+        with self._connect() as conn, postgres_arrow_connect(self.settings, self.database, Role.REPLICATION) as reader:
+            values = TextValues(conn)
+            with reader.cursor() as cursor:
+                cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                cursor.execute("SET TIME ZONE 'UTC'")
+                cursor.execute(query.as_string(conn))
+                return self._write_snapshot_file(cursor.fetch_record_batch(), table, manifest, at, values)
+
+    def _write_snapshot_file(
+        self, batches: pa.RecordBatchReader, table: SourceTable, manifest: Manifest, at: datetime, values: TextValues
+    ) -> TableFiles:
+        """Stream the table's record batches into one Parquet file, with the raw zone's columns."""
         key = self.raw.file_key(table.name, manifest.batch_id, 0)
-        with tempfile.TemporaryDirectory() as scratch, _copy_stream(conn, query) as csv_stream:
+        schema = pa.schema([pa.field(c.name, c.arrow) for c in table.columns] + list(META_FIELDS))
+        rows = 0
+        with tempfile.TemporaryDirectory() as scratch:
             parquet_path = Path(scratch) / "table.parquet"
-            schema = pa.schema([pa.field(c.name, c.arrow) for c in table.columns] + list(META_FIELDS))
-            rows = 0
             with pq.ParquetWriter(parquet_path, schema, compression="zstd") as writer:
-                for batch in csv_batches(csv_stream, names, column_types):
-                    arrays = [
-                        pa.array([values.convert(c, v) for v in batch.column(i).to_pylist()], c.arrow)
-                        if c.parsed_per_value
-                        else batch.column(i)
-                        for i, c in enumerate(table.columns)
-                    ]
+                for batch in batches:
                     count = batch.num_rows
+                    arrays = [_as_raw(c, batch.column(i), values) for i, c in enumerate(table.columns)]
                     arrays += [
                         pa.repeat(pa.scalar("snapshot"), count),
                         pa.repeat(pa.scalar(manifest.first_lsn, pa.int64()), count),
@@ -353,39 +361,12 @@ class NativeEngine:
         return manifest
 
 
-@contextmanager
-def _copy_stream(conn: psycopg.Connection, query: sql.Composable) -> Iterator[io.BufferedReader]:
-    """The output of a COPY ... TO STDOUT, spooled to a temporary file and opened for reading.
-
-    Spooling keeps memory flat for any table size; Arrow then reads the file in large blocks
-    with its own threads (a pipe fed by a thread was slower: small reads, GIL hand-offs).
-    """
-    with tempfile.TemporaryFile() as spool:
-        with conn.cursor() as cursor, cursor.copy(query) as copy:
-            for chunk in copy:
-                spool.write(chunk)
-        spool.seek(0)
-        yield io.BufferedReader(spool, buffer_size=1 << 20)
-
-
-def csv_batches(stream: io.BufferedReader, names: list[str], types: dict[str, pa.DataType], block_size: int = 8 << 20):
-    """Record batches of COPY CSV as Arrow parses it (none for an empty table)."""
-    if not stream.peek(1):
-        return
-    yield from pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(column_names=names, block_size=block_size),
-        # Text values may hold line breaks (quoted by COPY): without this, a break that falls
-        # on a block boundary throws Arrow's chunker out of sync.
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types=types,
-            true_values=["t"],
-            false_values=["f"],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+def _as_raw(column: ColumnType, values: pa.Array, text: TextValues) -> pa.Array:
+    """A snapshot column as the raw zone stores it (see `types.py`); a value that does not fit
+    (say numeric 'NaN' in a decimal column) stops the copy with Arrow's message."""
+    if column.is_array:
+        return pa.array([text.convert(column, v) for v in values.to_pylist()], column.arrow)
+    return values if values.type == column.arrow else values.cast(column.arrow)
 
 
 def _largest_first(conn: psycopg.Connection, tables: list[SourceTable]) -> list[SourceTable]:

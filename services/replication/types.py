@@ -16,8 +16,10 @@
 | arrays of the above (not json) | list<element> | |
 
 Any other type stops replication with an error naming the table and column. Snapshot
-values come through COPY's CSV (parsed by Arrow); change-capture values come as
-pgoutput text and are parsed with psycopg's own loaders, so both paths agree.
+values come through ADBC (Postgres' binary COPY decoded into Arrow in C), with numeric,
+json, uuid and arrays read as text; change-capture values come as pgoutput text. Text
+is parsed by Arrow's casts (numeric) or psycopg's own loaders (arrays), as in the changes,
+so both paths agree.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ _SCALARS: dict[int, pa.DataType] = {
     114: pa.string(), 3802: pa.string(), 2950: pa.string(),
     17: pa.binary(),
 }  # fmt: skip
-NUMERIC, JSON_TYPES, UUID, BYTEA = 1700, (114, 3802), 2950, 17
+NUMERIC, JSON_TYPES, UUID = 1700, (114, 3802), 2950
 # array type oid -> element type oid
 _ARRAYS: dict[int, int] = {
     1005: 21,
@@ -80,9 +82,14 @@ class ColumnType:
         return _scalar(self.type_oid, self.type_modifier)
 
     @property
-    def parsed_per_value(self) -> bool:
-        """True for types Arrow's CSV reader cannot parse (arrays, bytea): psycopg parses those."""
-        return self.type_oid in _ARRAYS or self.type_oid == BYTEA
+    def is_array(self) -> bool:
+        return self.type_oid in _ARRAYS
+
+    @property
+    def read_as_text(self) -> bool:
+        """Read as text in the snapshot: the Arrow reader gives these in a form of its own
+        (numeric as an opaque extension, uuid as bytes, arrays' elements likewise)."""
+        return self.type_oid in (*_KEPT_AS_TEXT, NUMERIC) or self.is_array
 
 
 def _scalar(oid: int, modifier: int) -> pa.DataType:
