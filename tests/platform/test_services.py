@@ -28,6 +28,7 @@ def test_roles_reach_their_databases(settings, services) -> None:
     with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS smoke")
         assert conn.execute("SELECT current_database()").fetchone() == ("warehouse",)
+        assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone() == ("0",)  # dbt's own threads
     with postgres_connect(settings, "source", Role.ADMIN) as conn:
         level = conn.execute("SHOW wal_level").fetchone()
     assert level == ("logical",)

@@ -16,6 +16,11 @@ SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE %s P
                (:'dbt_user', 'NOREPLICATION', :'dbt_password'),
                (:'prefect_user', 'NOREPLICATION', :'prefect_password')) AS t(r, repl, pw) \gexec
 
+-- dbt runs its models and tests two at a time on the sandbox's two cores; Postgres' parallel
+-- workers on top oversubscribe them (measured: an incremental `dbt build` at 1M orders took
+-- 37 s with them, 31 s without).
+SELECT format('ALTER ROLE %I SET max_parallel_workers_per_gather = 0', :'dbt_user') \gexec
+
 -- The replication role reads every source table for the initial snapshot.
 SELECT format('GRANT pg_read_all_data TO %I', :'replication_user') \gexec
 
