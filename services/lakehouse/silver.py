@@ -138,8 +138,8 @@ class SilverJob:
         latest = changes if only_snapshot else _latest_per_key(changes, design.key)
         checked = self._check(design, latest).cache()
         counts = self._count(design, checked)
-        result.deletes = counts.pop("delete") if mode == "merge" else 0
-        result.upserts = counts.pop("clean upserts")
+        deletes, result.upserts = counts.pop("delete"), counts.pop("clean upserts")
+        result.deletes = deletes if mode == "merge" else 0  # a replace starts from nothing: none to apply
         result.quarantined = {rule: n for rule, n in counts.items() if n}
         if result.quarantined:
             broken = checked.filter(F.size("_broken") > 0)

@@ -79,6 +79,24 @@ def file_count(settings, table: str) -> int:
     return loaded.inspect.files().num_rows
 
 
+def test_a_truncate_and_later_changes_replace_the_table(replicator, job, source, lake_settings) -> None:
+    replicator.run_once()
+    job.run()
+    order_id = source.execute("SELECT min(order_id) FROM shop.orders").fetchone()[0]
+    source.execute("TRUNCATE shop.payments")
+    insert = (
+        "INSERT INTO shop.payments (order_id, method, amount, status, attempted_at)"
+        " VALUES (%s, 'card', 9.99, 'captured', now()) RETURNING payment_id"
+    )
+    kept, gone = (source.execute(insert, (order_id,)).fetchone()[0] for _ in range(2))
+    source.execute("DELETE FROM shop.payments WHERE payment_id = %s", (gone,))
+    source.commit()
+    replicator.run_once()
+    result = next(iter(job.run(["payments"])))
+    assert (result.mode, result.upserts, result.deletes, result.quarantined) == ("replace", 1, 0, {})
+    assert silver_rows(lake_settings, "payments", "payment_id").keys() == {kept}
+
+
 def test_a_job_stopped_before_its_commit_reruns_exactly(replicator, job, source, lake_settings, spark) -> None:
     replicator.run_once()
     job.run()
