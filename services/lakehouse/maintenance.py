@@ -30,7 +30,9 @@ def maintain_table(spark: SparkSession, settings: Settings, qualified: str) -> d
     target_bytes = lake.target_file_size_mb * 1024 * 1024
     compacted = spark.sql(
         f"{call}.rewrite_data_files(table => '{qualified}', options => map("
-        f"'min-input-files', '2', 'target-file-size-bytes', '{target_bytes}', 'delete-file-threshold', '1'))"
+        f"'min-input-files', '2', 'target-file-size-bytes', '{target_bytes}', 'delete-file-threshold', '1', "
+        # delete files whose rows the rewrite applied would otherwise stay referenced for ever
+        f"'remove-dangling-deletes', 'true'))"
     ).first()
     manifests = spark.sql(f"{call}.rewrite_manifests(table => '{qualified}')").first()
     older_than = _timestamp(lake.expire_snapshots_older_than_hours)

@@ -65,10 +65,12 @@ def test_silver_equals_the_source_after_snapshot_and_ticks(replicator, job, sour
     assert {r.mode for r in job.run()} == {"up to date"}  # a rerun on the same raw data changes nothing
     assert snapshot_ids(spark, lake_settings) == before
 
-    files_before = file_count(lake_settings, "orders")
+    files_before, deletes_before = file_count(lake_settings, "orders"), delete_file_count(lake_settings, "orders")
     done = maintain(spark, lake_settings, ["orders"])
     assert done["orders"]["data_files_rewritten"] > 0
     assert file_count(lake_settings, "orders") < files_before
+    assert done["orders"]["delete_files_removed"] > 0  # applied by the rewrite, then dropped
+    assert delete_file_count(lake_settings, "orders") < deletes_before
     assert_silver_equals_source(lake_settings, source, ["orders"])
     assert {r.mode for r in job.run()} == {"up to date"}  # the bookmark survives compaction
 
@@ -77,6 +79,11 @@ def file_count(settings, table: str) -> int:
     """Data and delete files of a silver table's current snapshot."""
     loaded = iceberg_catalog(settings).load_table(f"{settings.lakehouse.silver_namespace}.{table}")
     return loaded.inspect.files().num_rows
+
+
+def delete_file_count(settings, table: str) -> int:
+    loaded = iceberg_catalog(settings).load_table(f"{settings.lakehouse.silver_namespace}.{table}")
+    return loaded.inspect.delete_files().num_rows
 
 
 def test_a_truncate_and_later_changes_replace_the_table(replicator, job, source, lake_settings) -> None:
