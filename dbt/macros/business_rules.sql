@@ -26,3 +26,9 @@
 {% macro money(expression) -%}
     cast({{ expression }} as numeric(14, 2))
 {%- endmacro %}
+
+{# The order of an order's payment attempts: by time, ties by id. The last is the one whose
+   method and status the order reports. #}
+{% macro payment_attempt_order() -%}
+    attempted_at, payment_id
+{%- endmacro %}

@@ -33,7 +33,12 @@ from pyiceberg.table import FileScanTask, Table
 
 from services.platform.settings import Settings
 from services.warehouse.copy import copy_batches
-from services.warehouse.postgres_schema import WarehouseSchemaError, ensure_table
+from services.warehouse.postgres_schema import (
+    WarehouseSchemaError,
+    drop_lookup_indexes,
+    ensure_lookup_indexes,
+    ensure_table,
+)
 from services.warehouse.tables import LakeTable, lake_tables
 
 log = logging.getLogger(__name__)
@@ -124,11 +129,13 @@ class WarehouseLoader:
             )
             if then is None:
                 result.mode = "full"
+                drop_lookup_indexes(self.conn, self.schema, table.name, table.lookups)
                 self.conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(self.schema, table.name)))
                 result.upserts = self._copy(table, iceberg, list(now.values()))
             else:
                 result.mode = "incremental"
                 result.upserts, result.deletes = self._apply_changes(table, iceberg, now, then, loaded)
+            ensure_lookup_indexes(self.conn, self.schema, table.name, table.lookups)
             self.conn.execute(
                 sql.SQL(
                     "INSERT INTO {} (table_name, snapshot_id, loaded_at) VALUES (%s, %s, now())"

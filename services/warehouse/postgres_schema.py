@@ -2,7 +2,8 @@
 
 A column Iceberg gained is added; a safe widening (integer -> bigint, real -> double,
 more numeric digits) is applied; anything else stops that table with an error naming the
-column, and its data stays as it was.
+column, and its data stays as it was. Lookup indexes (see `tables`) are built after the data:
+a full reload drops them first, since one index build is faster than a million index inserts.
 """
 
 from __future__ import annotations
@@ -111,3 +112,24 @@ def ensure_table(conn: psycopg.Connection, schema: str, table: str, arrow: pa.Sc
             )
             changes.append(f"widened {name} {old} -> {kind}")
     return changes
+
+
+def _lookup_index(table: str, column: str) -> str:
+    return f"{table}__{column}"
+
+
+def drop_lookup_indexes(conn: psycopg.Connection, schema: str, table: str, columns: tuple[str, ...]) -> None:
+    for column in columns:
+        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(schema, _lookup_index(table, column))))
+
+
+def ensure_lookup_indexes(conn: psycopg.Connection, schema: str, table: str, columns: tuple[str, ...]) -> None:
+    """Index the lookup columns the table has (a column Iceberg has not gained yet is skipped)."""
+    existing = existing_columns(conn, schema, table)
+    for column in columns:
+        if column in existing:
+            conn.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                    sql.Identifier(_lookup_index(table, column)), sql.Identifier(schema, table), sql.Identifier(column)
+                )
+            )

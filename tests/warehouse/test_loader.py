@@ -53,6 +53,27 @@ def test_load_is_exact_then_incremental(replicator, job, source, loader, warehou
     full = {r.table: r for r in loader.run(full_refresh=True)}
     assert full["orders"].mode == "full"
     assert_lake_equals_source(warehouse, schema, source)
+    # a full reload drops the lookup indexes for its COPY and builds them again
+    assert indexed_columns(warehouse, schema) == {
+        "orders": {"order_id", "updated_at", "customer_id"},
+        "order_items": {"order_item_id", "updated_at", "order_id"},
+        "payments": {"payment_id", "updated_at", "order_id"},
+    }
+
+
+def indexed_columns(conn, schema: str) -> dict[str, set[str]]:
+    """The single-column indexes of the order tables, by table."""
+    rows = conn.execute(
+        "SELECT t.relname, a.attname FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid"
+        " JOIN pg_namespace n ON n.oid = t.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0]"
+        " WHERE n.nspname = %s AND t.relname IN ('orders', 'order_items', 'payments')",
+        (schema,),
+    ).fetchall()
+    indexed: dict[str, set[str]] = {}
+    for table, column in rows:
+        indexed.setdefault(table, set()).add(column)
+    return indexed
 
 
 def test_a_failed_load_leaves_the_table_and_its_bookmark(

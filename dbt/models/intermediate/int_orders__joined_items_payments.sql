@@ -4,6 +4,7 @@
         unique_key='order_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        indexes=[{'columns': ['order_id'], 'unique': True}],
         post_hook="{{ sandbox.delete_rows_gone_from(ref('stg_shop__orders'), 'order_id') }}"
     )
 }}
@@ -11,16 +12,17 @@
 --   net_amount = sum over the order's lines of (quantity * unit_price - discount); 0 without lines
 --   is_revenue = order_status <> 'cancelled'
 --   revenue    = net_amount when is_revenue, else 0
+--   payment_method, latest_payment_status: of the order's latest attempt (as in
+--   int_payments__ranked_attempts, whose whole-table window this model does not read)
 --
 -- Incremental, because every order mart reads it and a full rebuild at a million orders is
 -- most of `dbt build`. A run rebuilds the orders whose order, lines or payments changed since
 -- the newest change this table holds (less a look-back for source transactions that commit
 -- late: var changes_lookback_minutes), and the orders whose customer_order_number changed
 -- (an order of the same customer was added, deleted or moved); the post-hook removes deleted
--- orders.
+-- orders. Every step reads only those orders, through the lake tables' lookup indexes.
 -- (Lines and payments leave the source with their order: one deleted on its own, its order
 -- untouched, leaves the order's totals stale until a full refresh.)
--- depends_on: {{ ref('stg_shop__payments') }}
 with orders as (
 
     select * from {{ ref('stg_shop__orders') }}
@@ -33,9 +35,9 @@ order_items as (
 
 ),
 
-payment_attempts as (
+payments as (
 
-    select * from {{ ref('int_payments__ranked_attempts') }}
+    select * from {{ ref('stg_shop__payments') }}
 
 ),
 
@@ -67,8 +69,8 @@ changed_orders as (
 
 renumbered_customers as (
 
-    -- customers whose orders may be numbered anew: a changed order's customer, the former
-    -- customer of an order that moved, the customer of a deleted order
+    -- customers whose orders may be numbered anew: a changed order's customer, now and as
+    -- built (an order can move to another customer), and the customer of a deleted order
     select orders.customer_id
     from {{ ref('stg_shop__orders') }} as orders
     where orders.order_id in (select order_id from changed_orders)
@@ -77,43 +79,19 @@ renumbered_customers as (
 
     select built.customer_id
     from {{ this }} as built
+    where built.order_id in (select order_id from changed_orders)
+
+    union
+
+    select built.customer_id
+    from {{ this }} as built
     left join {{ ref('stg_shop__orders') }} as orders
         on built.order_id = orders.order_id
-    where orders.order_id is null or orders.customer_id <> built.customer_id
-
-),
-
-renumbered_orders as (
-
-    -- of those customers' orders, the ones whose number is not the one built
-    select numbered.order_id
-    from (
-        select
-            order_id,
-            row_number() over (partition by customer_id order by ordered_at, order_id) as customer_order_number
-        from {{ ref('stg_shop__orders') }}
-        where customer_id in (select customer_id from renumbered_customers)
-    ) as numbered
-    left join {{ this }} as built
-        on numbered.order_id = built.order_id
-    where built.order_id is null or built.customer_order_number <> numbered.customer_order_number
+    where orders.order_id is null
 
 ),
 
 {% endif %}
-
-orders_to_build as (
-
-    select * from orders
-    {% if is_incremental() %}
-    where order_id in (
-        select order_id from changed_orders
-        union
-        select order_id from renumbered_orders
-    )
-    {% endif %}
-
-),
 
 customer_order_numbers as (
 
@@ -123,7 +101,27 @@ customer_order_numbers as (
         row_number() over (partition by customer_id order by ordered_at, order_id) as customer_order_number
     from {{ ref('stg_shop__orders') }}
     {% if is_incremental() %}
-    where customer_id in (select customer_id from orders_to_build)
+    where customer_id in (select customer_id from renumbered_customers)
+    {% endif %}
+
+),
+
+orders_to_build as (
+
+    select * from orders
+    {% if is_incremental() %}
+    where order_id in (
+        select order_id from changed_orders
+
+        union
+
+        -- of the renumbered customers' orders, those whose number is not the one built
+        select numbered.order_id
+        from customer_order_numbers as numbered
+        left join {{ this }} as built
+            on numbered.order_id = built.order_id
+        where built.order_id is null or built.customer_order_number <> numbered.customer_order_number
+    )
     {% endif %}
 
 ),
@@ -147,12 +145,31 @@ item_totals as (
 
 ),
 
+payment_attempts as (
+
+    -- the attempts of the orders being built, numbered as int_payments__ranked_attempts does
+    select
+        order_id,
+        payment_method,
+        payment_status,
+        amount,
+        updated_at,
+        row_number() over (partition by order_id order by {{ sandbox.payment_attempt_order() }})
+            = count(*) over (partition by order_id) as is_latest_attempt
+
+    from payments
+    {% if is_incremental() %}
+    where order_id in (select order_id from orders_to_build)
+    {% endif %}
+
+),
+
 payment_totals as (
 
     select
         order_id,
         count(*) as payment_attempts,
-        sum(case when is_failed then 1 else 0 end) as failed_payment_attempts,
+        sum(case when payment_status = 'failed' then 1 else 0 end) as failed_payment_attempts,
         sum(case when payment_status = 'captured' then amount else 0 end) as captured_amount,
         sum(case when payment_status = 'refunded' then amount else 0 end) as refunded_amount,
         max(case when is_latest_attempt then payment_method end) as payment_method,
@@ -160,9 +177,6 @@ payment_totals as (
         max(updated_at) as updated_at
 
     from payment_attempts
-    {% if is_incremental() %}
-    where order_id in (select order_id from orders_to_build)
-    {% endif %}
     group by order_id
 
 ),

@@ -11,7 +11,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by order_id order by attempted_at, payment_id
+            partition by order_id order by {{ sandbox.payment_attempt_order() }}
         ) as attempt_number,
         count(*) over (partition by order_id) as order_attempts
 

@@ -1,24 +1,12 @@
-with source as (
+select
+    cast(address_id as {{ dbt.type_bigint() }}) as address_id,
+    cast(customer_id as {{ dbt.type_bigint() }}) as customer_id,
+    kind as address_kind,
+    street,
+    city,
+    postal_code,
+    upper(country_code) as country_code,
+    created_at,
+    updated_at
 
-    select * from {{ source('shop', 'addresses') }}
-
-),
-
-renamed as (
-
-    select
-        cast(address_id as {{ dbt.type_bigint() }}) as address_id,
-        cast(customer_id as {{ dbt.type_bigint() }}) as customer_id,
-        kind as address_kind,
-        street,
-        city,
-        postal_code,
-        upper(country_code) as country_code,
-        created_at,
-        updated_at
-
-    from source
-
-)
-
-select * from renamed
+from {{ source('shop', 'addresses') }}

@@ -1,23 +1,11 @@
-with source as (
+select
+    cast(order_item_id as {{ dbt.type_bigint() }}) as order_item_id,
+    cast(order_id as {{ dbt.type_bigint() }}) as order_id,
+    cast(product_id as {{ dbt.type_bigint() }}) as product_id,
+    cast(quantity as integer) as quantity,
+    cast(unit_price as numeric(10, 2)) as unit_price,
+    cast(coalesce(discount, 0) as numeric(10, 2)) as discount,
+    created_at,
+    updated_at
 
-    select * from {{ source('shop', 'order_items') }}
-
-),
-
-renamed as (
-
-    select
-        cast(order_item_id as {{ dbt.type_bigint() }}) as order_item_id,
-        cast(order_id as {{ dbt.type_bigint() }}) as order_id,
-        cast(product_id as {{ dbt.type_bigint() }}) as product_id,
-        cast(quantity as integer) as quantity,
-        cast(unit_price as numeric(10, 2)) as unit_price,
-        cast(coalesce(discount, 0) as numeric(10, 2)) as discount,
-        created_at,
-        updated_at
-
-    from source
-
-)
-
-select * from renamed
+from {{ source('shop', 'order_items') }}

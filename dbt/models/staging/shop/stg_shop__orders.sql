@@ -1,23 +1,11 @@
-with source as (
+select
+    cast(order_id as {{ dbt.type_bigint() }}) as order_id,
+    cast(customer_id as {{ dbt.type_bigint() }}) as customer_id,
+    cast(shipping_address_id as {{ dbt.type_bigint() }}) as shipping_address_id,
+    status as order_status,
+    ordered_at,
+    currency,
+    created_at,
+    updated_at
 
-    select * from {{ source('shop', 'orders') }}
-
-),
-
-renamed as (
-
-    select
-        cast(order_id as {{ dbt.type_bigint() }}) as order_id,
-        cast(customer_id as {{ dbt.type_bigint() }}) as customer_id,
-        cast(shipping_address_id as {{ dbt.type_bigint() }}) as shipping_address_id,
-        status as order_status,
-        ordered_at,
-        currency,
-        created_at,
-        updated_at
-
-    from source
-
-)
-
-select * from renamed
+from {{ source('shop', 'orders') }}

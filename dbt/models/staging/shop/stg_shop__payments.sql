@@ -1,24 +1,12 @@
-with source as (
+select
+    cast(payment_id as {{ dbt.type_bigint() }}) as payment_id,
+    cast(order_id as {{ dbt.type_bigint() }}) as order_id,
+    method as payment_method,
+    cast(amount as numeric(12, 2)) as amount,
+    status as payment_status,
+    failure_reason,
+    attempted_at,
+    created_at,
+    updated_at
 
-    select * from {{ source('shop', 'payments') }}
-
-),
-
-renamed as (
-
-    select
-        cast(payment_id as {{ dbt.type_bigint() }}) as payment_id,
-        cast(order_id as {{ dbt.type_bigint() }}) as order_id,
-        method as payment_method,
-        cast(amount as numeric(12, 2)) as amount,
-        status as payment_status,
-        failure_reason,
-        attempted_at,
-        created_at,
-        updated_at
-
-    from source
-
-)
-
-select * from renamed
+from {{ source('shop', 'payments') }}
