@@ -143,7 +143,18 @@ class WarehouseLoader:
                 ).format(self._loads),
                 (table.name, current.snapshot_id),
             )
+        self._tidy(table, result)
         return result
+
+    def _tidy(self, table: LakeTable, result: LoadResult) -> None:
+        """Statistics after a reload; after changes also VACUUM, which marks the pages they
+        touched all-visible again, so dbt's index-only scans stay index-only (autovacuum waits
+        until a fifth of the table changed). Outside the load's transaction, as VACUUM must be."""
+        target = sql.Identifier(self.schema, table.name)
+        if result.mode == "full":
+            self.conn.execute(sql.SQL("ANALYZE {}").format(target))
+        elif result.upserts or result.deletes:
+            self.conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(target))
 
     def _apply_changes(
         self,

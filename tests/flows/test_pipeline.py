@@ -209,7 +209,26 @@ def test_incremental_models_after_a_tick_equal_a_full_rebuild(pipeline_run, sour
     from services.warehouse.dbt import dbt
     from services.warehouse.transform import load_lake
 
+    before_tick = source.execute("SELECT clock_timestamp()").fetchone()[0]
     changes = tick(source, orders=40, seed=11)
+    # and what renumbers a customer's orders besides inserts and deletes: an order moved to
+    # another customer (as its first order) and an order re-timed before its customer's first
+    # (of customers the tick left alone, so nothing else renumbers them)
+    repeaters = (
+        "SELECT customer_id FROM shop.orders GROUP BY customer_id"
+        " HAVING count(*) > 1 AND max(updated_at) < %s ORDER BY 1 LIMIT 3"
+    )
+    first, second, third = (row[0] for row in source.execute(repeaters, (before_tick,)).fetchall())
+    source.execute(
+        "UPDATE shop.orders SET customer_id = %s, ordered_at = ordered_at - interval '5 years'"
+        " WHERE order_id = (SELECT max(order_id) FROM shop.orders WHERE customer_id = %s)",
+        (second, first),
+    )
+    source.execute(
+        "UPDATE shop.orders SET ordered_at = ordered_at - interval '5 years'"
+        " WHERE order_id = (SELECT max(order_id) FROM shop.orders WHERE customer_id = %s)",
+        (third,),
+    )
     source.commit()
     assert changes.inserted["orders"] and changes.updated["orders"] and changes.deleted["orders"]
     replicate()

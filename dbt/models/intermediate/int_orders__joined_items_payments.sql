@@ -5,7 +5,10 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         indexes=[{'columns': ['order_id'], 'unique': True}],
-        post_hook="{{ sandbox.delete_rows_gone_from(ref('stg_shop__orders'), 'order_id') }}"
+        post_hook=[
+            "{{ sandbox.delete_rows_gone_from(ref('stg_shop__orders'), 'order_id') }}",
+            after_commit("{{ sandbox.vacuum_after_run() }}"),
+        ]
     )
 }}
 -- One row per order: the order, its lines' totals and its payment attempts.
@@ -41,6 +44,10 @@ payments as (
 
 ),
 
+{% set customer_order_number -%}
+    row_number() over (partition by customer_id order by ordered_at, order_id)
+{%- endset %}
+
 {% if is_incremental() %}
 
 {% set changed_after = sandbox.changed_after('source_updated_at') %}
@@ -69,17 +76,24 @@ changed_orders as (
 
 renumbered_customers as (
 
-    -- customers whose orders may be numbered anew: a changed order's customer, now and as
-    -- built (an order can move to another customer), and the customer of a deleted order
+    -- customers whose orders are numbered anew: one of their orders was added, deleted, moved
+    -- to another customer (both customers) or re-timed. An order that changed otherwise (a
+    -- status, its lines, its payments) keeps its number.
     select orders.customer_id
     from {{ ref('stg_shop__orders') }} as orders
-    where orders.order_id in (select order_id from changed_orders)
+    left join {{ this }} as built
+        on orders.order_id = built.order_id
+    where {{ sandbox.among('orders.order_id', 'select order_id from changed_orders') }}
+        and (built.order_id is null or built.customer_id <> orders.customer_id or built.ordered_at <> orders.ordered_at)
 
     union
 
     select built.customer_id
     from {{ this }} as built
-    where built.order_id in (select order_id from changed_orders)
+    inner join {{ ref('stg_shop__orders') }} as orders
+        on built.order_id = orders.order_id
+    where {{ sandbox.among('built.order_id', 'select order_id from changed_orders') }}
+        and (built.customer_id <> orders.customer_id or built.ordered_at <> orders.ordered_at)
 
     union
 
@@ -91,37 +105,41 @@ renumbered_customers as (
 
 ),
 
+renumbered_orders as (
+
+    -- of the renumbered customers' orders, those whose number is not the one built
+    select numbered.order_id
+    from (
+        select order_id, {{ customer_order_number }} as customer_order_number
+        from {{ ref('stg_shop__orders') }}
+        where {{ sandbox.among('customer_id', 'select customer_id from renumbered_customers') }}
+    ) as numbered
+    left join {{ this }} as built
+        on numbered.order_id = built.order_id
+    where built.order_id is null or built.customer_order_number <> numbered.customer_order_number
+
+),
+
 {% endif %}
+
+orders_to_build as (
+
+    select * from orders
+    {% if is_incremental() %}
+    where {{ sandbox.among('order_id', 'select order_id from changed_orders union select order_id from renumbered_orders') }}
+    {% endif %}
+
+),
 
 customer_order_numbers as (
 
     -- numbered among all the customer's orders, also those not rebuilt
     select
         order_id,
-        row_number() over (partition by customer_id order by ordered_at, order_id) as customer_order_number
+        {{ customer_order_number }} as customer_order_number
     from {{ ref('stg_shop__orders') }}
     {% if is_incremental() %}
-    where customer_id in (select customer_id from renumbered_customers)
-    {% endif %}
-
-),
-
-orders_to_build as (
-
-    select * from orders
-    {% if is_incremental() %}
-    where order_id in (
-        select order_id from changed_orders
-
-        union
-
-        -- of the renumbered customers' orders, those whose number is not the one built
-        select numbered.order_id
-        from customer_order_numbers as numbered
-        left join {{ this }} as built
-            on numbered.order_id = built.order_id
-        where built.order_id is null or built.customer_order_number <> numbered.customer_order_number
-    )
+    where {{ sandbox.among('customer_id', 'select customer_id from orders_to_build') }}
     {% endif %}
 
 ),
@@ -139,7 +157,7 @@ item_totals as (
 
     from order_items
     {% if is_incremental() %}
-    where order_id in (select order_id from orders_to_build)
+    where {{ sandbox.among('order_id', 'select order_id from orders_to_build') }}
     {% endif %}
     group by order_id
 
@@ -159,7 +177,7 @@ payment_attempts as (
 
     from payments
     {% if is_incremental() %}
-    where order_id in (select order_id from orders_to_build)
+    where {{ sandbox.among('order_id', 'select order_id from orders_to_build') }}
     {% endif %}
 
 ),

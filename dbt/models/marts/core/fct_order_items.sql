@@ -4,7 +4,10 @@
         unique_key='order_item_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook="{{ sandbox.delete_rows_gone_from(ref('stg_shop__order_items'), 'order_item_id') }}"
+        post_hook=[
+            "{{ sandbox.delete_rows_gone_from(ref('stg_shop__order_items'), 'order_item_id') }}",
+            after_commit("{{ sandbox.vacuum_after_run() }}"),
+        ]
     )
 }}
 -- One row per order line: the line, its order's customer, status and time, and its amounts.
