@@ -69,3 +69,20 @@
 {% macro postgres__vacuum_after_run() -%}
     vacuum {{ this }}
 {%- endmacro %}
+
+
+{# An incremental model's filter on its new rows (`alias`): keep a row unless this table already
+   holds it exactly (same `key`, every column equal or both null). The look-back re-reads changes
+   an earlier run built, and the first run after a bulk load re-reads everything; delete+insert
+   would rewrite those rows unchanged (after a bulk load: the whole table, leaving as many dead
+   rows to vacuum). #}
+{% macro not_already_built(alias, key) -%}
+    not exists (
+        select 1
+        from {{ this }} as built
+        where built.{{ key }} = {{ alias }}.{{ key }}
+        {%- for column in adapter.get_columns_in_relation(this) %}
+            and built.{{ column.quoted }} is not distinct from {{ alias }}.{{ column.quoted }}
+        {%- endfor %}
+    )
+{%- endmacro %}

@@ -249,6 +249,15 @@ def test_incremental_models_after_a_tick_equal_a_full_rebuild(pipeline_run, sour
     for name in models:
         assert 0 < rebuilt[name] < len(after_tick[name]), (name, rebuilt[name])
 
+    # with the default look-back the tick's changes are read again, but rows built as they
+    # are now are not rewritten
+    again = dbt(settings, "build", "--select", *models)
+    assert again.success, again.exception
+    assert {
+        r.node.name: r.adapter_response.get("rows_affected") for r in again.result.results if r.node.name in models
+    } == {name: 0 for name in models}
+    assert contents() == after_tick
+
     whole = dbt(settings, "build", "--full-refresh")
     assert whole.success, whole.exception
     assert contents() == after_tick

@@ -236,10 +236,19 @@ joined as (
     inner join customer_order_numbers
         on orders.order_id = customer_order_numbers.order_id
 
+),
+
+final as (
+
+    select
+        *,
+        case when is_revenue then net_amount else {{ sandbox.money(0) }} end as revenue
+
+    from joined
+
 )
 
-select
-    *,
-    case when is_revenue then net_amount else {{ sandbox.money(0) }} end as revenue
-
-from joined
+select * from final
+{% if is_incremental() %}
+where {{ sandbox.not_already_built('final', 'order_id') }}
+{% endif %}

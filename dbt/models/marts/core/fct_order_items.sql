@@ -80,10 +80,19 @@ joined as (
     where order_items.order_item_id in (select order_item_id from lines_to_build)
     {% endif %}
 
+),
+
+final as (
+
+    select
+        *,
+        case when is_revenue then net_amount else {{ sandbox.money(0) }} end as revenue
+
+    from joined
+
 )
 
-select
-    *,
-    case when is_revenue then net_amount else {{ sandbox.money(0) }} end as revenue
-
-from joined
+select * from final
+{% if is_incremental() %}
+where {{ sandbox.not_already_built('final', 'order_item_id') }}
+{% endif %}
