@@ -17,6 +17,11 @@
     ({{ status }} <> 'cancelled')
 {%- endmacro %}
 
+{# Revenue of an order or a line: its net amount unless its order is cancelled, else 0. #}
+{% macro revenue(is_revenue, net_amount) -%}
+    case when {{ is_revenue }} then {{ net_amount }} else {{ sandbox.money(0) }} end
+{%- endmacro %}
+
 {# A ratio that is null, not an error, when the denominator is 0; rounded to 6 decimals. #}
 {% macro safe_ratio(numerator, denominator, scale=6) -%}
     cast(round(cast({{ numerator }} as numeric(18, 6)) / nullif({{ denominator }}, 0), {{ scale }}) as numeric(9, {{ scale }}))

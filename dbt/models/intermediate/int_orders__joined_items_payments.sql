@@ -242,7 +242,7 @@ final as (
 
     select
         *,
-        case when is_revenue then net_amount else {{ sandbox.money(0) }} end as revenue
+        {{ sandbox.revenue('is_revenue', 'net_amount') }} as revenue
 
     from joined
 
