@@ -35,6 +35,7 @@ def test_load_is_exact_then_incremental(replicator, job, source, loader, warehou
     assert first["events"].mode.startswith("empty")  # declared by the real-time path, not yet written
     assert lake_rows(warehouse, schema, "events", "event_id") == {}
     assert_lake_equals_source(warehouse, schema, source)
+    assert maintenance(warehouse, schema, "orders") == {"analyzed": True, "vacuumed": False}  # stats after a reload
 
     ticked = tick(source, orders=25, seed=11)
     source.commit()
@@ -47,18 +48,29 @@ def test_load_is_exact_then_incremental(replicator, job, source, loader, warehou
     # only what changed was read: far fewer rows than the tables hold
     assert second["orders"].upserts < len(source_rows(source, "orders")) / 2
     assert_lake_equals_source(warehouse, schema, source)
+    assert maintenance(warehouse, schema, "orders")["vacuumed"]  # changed pages all-visible again
 
     assert all(r.mode.startswith(("up to date", "empty")) for r in loader.run())  # rerun: nothing to do
 
     full = {r.table: r for r in loader.run(full_refresh=True)}
     assert full["orders"].mode == "full"
     assert_lake_equals_source(warehouse, schema, source)
-    # a full reload drops the lookup indexes for its COPY and builds them again
+    # the lookup indexes a full reload drops for its COPY are there again
     assert indexed_columns(warehouse, schema) == {
         "orders": {"order_id", "updated_at", "customer_id"},
         "order_items": {"order_item_id", "updated_at", "order_id"},
         "payments": {"payment_id", "updated_at", "order_id"},
     }
+
+
+def maintenance(conn, schema: str, table: str) -> dict[str, bool]:
+    """Whether the loader (not autovacuum) has analyzed and vacuumed the table."""
+    analyzed, vacuumed = conn.execute(
+        "SELECT last_analyze IS NOT NULL, last_vacuum IS NOT NULL FROM pg_stat_user_tables"
+        " WHERE schemaname = %s AND relname = %s",
+        (schema, table),
+    ).fetchone()
+    return {"analyzed": analyzed, "vacuumed": vacuumed}
 
 
 def indexed_columns(conn, schema: str) -> dict[str, set[str]]:

@@ -22,8 +22,9 @@
 -- most of `dbt build`. A run rebuilds the orders whose order, lines or payments changed since
 -- the newest change this table holds (less a look-back for source transactions that commit
 -- late: var changes_lookback_minutes), and the orders whose customer_order_number changed
--- (an order of the same customer was added, deleted or moved); the post-hook removes deleted
--- orders. Every step reads only those orders, through the lake tables' lookup indexes.
+-- (an order of the same customer was added, deleted, moved or re-timed), and writes those that
+-- differ from the built rows; the post-hook removes deleted orders. Every step reads only
+-- those orders, through the lake tables' lookup indexes.
 -- (Lines and payments leave the source with their order: one deleted on its own, its order
 -- untouched, leaves the order's totals stale until a full refresh.)
 with orders as (

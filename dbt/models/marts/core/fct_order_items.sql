@@ -18,8 +18,8 @@
 --   revenue      = net_amount when the order is not cancelled, else 0
 --
 -- Incremental: a run rebuilds the lines whose line or order changed since the newest change
--- this table holds (source_updated_at, less var changes_lookback_minutes for late commits);
--- the post-hook removes deleted lines.
+-- this table holds (source_updated_at, less var changes_lookback_minutes for late commits) and
+-- writes those that differ from the built rows; the post-hook removes deleted lines.
 with order_items as (
 
     select * from {{ ref('stg_shop__order_items') }}
