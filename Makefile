@@ -14,7 +14,7 @@ help: ## List the targets
 
 install: $(STAMP) ## Build .venv: Python packages, Spark's AWS jars, the Kinesis emulator
 
-$(STAMP): pyproject.toml requirements.lock services/platform/kinesalite/package-lock.json services/platform/toolchain.py
+$(STAMP): pyproject.toml requirements.lock services/platform/kinesalite/package-lock.json services/platform/toolchain.py services/platform/spark_home.py
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed; found " + sys.version.split()[0] + " (set PYTHON=...)") if sys.version_info < (3, 11) else None'
 	@echo "==> creating $(VENV) and installing pinned packages (first run: a few minutes)"
 	$(PYTHON) -m venv $(VENV)

