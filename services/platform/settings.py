@@ -305,13 +305,21 @@ class Settings(BaseSettings):
         return self
 
     def secrets(self) -> list[str]:
-        """Every secret value set, for the log filter that redacts them."""
+        """Every secret value set, for the log filter that redacts them.
+
+        The local profile's published defaults (written in .env.example) are no secrets and stay:
+        redacting the local access key `sandbox` mangled every path and name holding the word.
+        """
+        published = set(_LOCAL_CREDENTIALS.values())
         found = []
         for section in (self.postgres, self.aws, self.airbyte, self.snowflake):
-            for value in section.__dict__.values():
+            for name, value in section.__dict__.items():
+                default = type(section).model_fields[name].default
+                if isinstance(default, SecretStr):
+                    published.add(default.get_secret_value())
                 if isinstance(value, SecretStr) and value.get_secret_value():
                     found.append(value.get_secret_value())
-        return found
+        return [secret for secret in found if secret not in published]
 
     @property
     def runs_local_services(self) -> bool:

@@ -141,6 +141,13 @@ def test_secrets_are_redacted_from_logs(monkeypatch: pytest.MonkeyPatch, caplog:
     assert "connecting with *** and ***" in caplog.text
 
 
+def test_the_local_defaults_are_not_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """They are published in .env.example; redacting the access key `sandbox` mangled paths."""
+    settings = make(monkeypatch, SANDBOX_POSTGRES__DBT_PASSWORD="hunter22")
+    assert settings.aws.access_key_id is not None and settings.aws.access_key_id.get_secret_value() == "sandbox"
+    assert settings.secrets() == ["hunter22"]
+
+
 def test_snowflake_registers_lake_tables_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     from services.warehouse.snowflake import register_statements
 
