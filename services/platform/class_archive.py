@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import atexit
 import fcntl
-import hashlib
 import logging
 import subprocess
 import sys
 from pathlib import Path
 from typing import IO
+
+from services.platform import toolchain
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,9 @@ def archive_dir() -> Path:
 
 def archive_path(java_home: Path, jars: list[Path]) -> Path:
     """The archive for this Java and these jars (named by their paths, sizes and times)."""
-    digest = hashlib.sha256(str(java_home.resolve()).encode())
     release = java_home / "release"
-    if release.exists():
-        digest.update(release.read_bytes())
-    for jar in jars:
-        stat = jar.stat()
-        digest.update(f"{jar}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return archive_dir() / f"spark-classes-{digest.hexdigest()[:16]}.jsa"
+    java = str(java_home.resolve()).encode() + (release.read_bytes() if release.exists() else b"")
+    return archive_dir() / f"spark-classes-{toolchain.fingerprint(jars, java)}.jsa"
 
 
 def java_options(archive: Path) -> list[str]:

