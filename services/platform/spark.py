@@ -2,7 +2,7 @@
 
 Jars come from PyPI wheels (see `toolchain.py`), so no Maven download happens at start; a driver
 that runs its executors itself loads them from one merged jar (`spark_home.py`) and maps a
-class archive (`class_archive.py`), which together halve a small job's start-up cost.
+class archive (`class_archive.py`): a 10k-change silver tick runs in two thirds of the time.
 Starting a JVM takes seconds: callers create one session per job or test session.
 """
 
