@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,8 +62,9 @@ def java_options(archive: Path) -> list[str]:
     except BlockingIOError:
         lock.close()
         return []  # another process is recording it; this one starts without
-    partial = archive.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
+    for stale in archive.parent.glob("*.partial"):  # left by recorders killed before they kept theirs
+        stale.unlink(missing_ok=True)
+    partial = archive.with_suffix(f".{os.getpid()}.partial")  # a killed recorder's JVM may still write its own
     _recording = (lock, partial, archive)
     return [f"-XX:ArchiveClassesAtExit={partial}", QUIET]
 

@@ -67,8 +67,9 @@ def driver_classpath(home: Path | None) -> list[Path]:
     """The jars the driver JVM loads classes from: the merged one, or Spark's plus `spark.jars`."""
     if home is not None:
         return [home / "jars" / MERGED_JAR]
-    own = Path(os.environ["SPARK_HOME"]) / "jars" if os.environ.get("SPARK_HOME") else toolchain.pyspark_home() / "jars"
-    return sorted(own.glob("*.jar")) + toolchain.spark_jars()
+    own = os.environ.get("SPARK_HOME")
+    spark = sorted((Path(own) / "jars").glob("*.jar")) if own else toolchain.pyspark_jars()
+    return spark + toolchain.spark_jars()
 
 
 def install() -> Path:

@@ -14,11 +14,11 @@ import time
 import pyarrow.parquet as pq
 from pyarrow import fs
 
-from services.platform import class_archive, spark_home, toolchain
 from services.platform.bootstrap import ensure_buckets
 from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, postgres_connect, s3_client
 from services.platform.settings import Settings
+from services.platform.spark import driver_class_archive, driver_spark_home
 from services.replication.raw_zone import META_COLUMNS, RawZone
 from services.source.tick import tick
 from tests.benchmarks.isolated import isolated_sandbox, load_source, start
@@ -53,15 +53,11 @@ def _changes_in(settings: Settings) -> int:
     return raw.manifests()[-1].rows
 
 
-def _class_archive_recorded() -> bool:
-    """Whether the Spark runs below start warm (an earlier run recorded the archive) or record it."""
-    classpath = spark_home.driver_classpath(spark_home.installed())
-    return class_archive.archive_path(toolchain.java_home(), classpath).exists()
-
-
 def run() -> dict[str, object]:
-    warm = _class_archive_recorded()
     with isolated_sandbox("lakehouse") as (settings, env):
+        # whether the Spark runs below start warm (an earlier run recorded the archive) or record it
+        home = driver_spark_home(settings)
+        warm = driver_class_archive(home).exists()
         start(settings, "postgres", "seaweedfs")
         ensure_buckets(settings)
         rows = load_source(settings, 1_000_000)
@@ -83,7 +79,7 @@ def run() -> dict[str, object]:
         "tick_seconds_with_spark_start": round(ticked, 2),
         "tick_peak_rss_mb": round(tick_rss),
         "pyiceberg_pyarrow_initial_load_seconds": round(reference, 2),
-        "one_jar_spark_home": spark_home.installed() is not None,
+        "one_jar_spark_home": home is not None,
         "class_archive_recorded_before": warm,
         "targets": {
             "initial_load_seconds_with_spark_start": "< 90",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.platform import class_archive, spark_home, toolchain
-from services.platform.spark import driver_spark_home, spark_conf
+from services.platform.spark import driver_class_archive, driver_spark_home, spark_conf
 
 
 def _jar(path: Path, entries: dict[str, str]) -> Path:
@@ -60,6 +61,11 @@ def test_a_local_driver_loads_everything_from_the_one_jar(settings, spark) -> No
     classpath = spark._jvm.System.getProperty("java.class.path").split(":")
     assert [Path(entry).name for entry in classpath if entry.endswith(".jar")] == [spark_home.MERGED_JAR]
     assert spark._jvm.org.apache.iceberg.spark.SparkCatalog is not None
+    # this JVM maps the archive recorded for that class path, or records it (the first run after an install)
+    arguments = list(spark._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
+    archive = driver_class_archive(home)
+    maps, records = f"-XX:SharedArchiveFile={archive}", f"-XX:ArchiveClassesAtExit={archive.with_suffix('')}."
+    assert maps in arguments or any(argument.startswith(records) for argument in arguments), arguments
 
 
 def test_executors_elsewhere_get_the_separate_jars(settings) -> None:
@@ -84,10 +90,13 @@ def test_one_process_records_the_archive_the_others_start_without(
     with archive.with_suffix(".lock").open("w") as other_process:
         class_archive.fcntl.flock(other_process, class_archive.fcntl.LOCK_EX)
         assert class_archive.java_options(archive) == []
+    stale = archive.with_suffix(".99999.partial")
+    stale.write_text("left by a recorder that was killed")
     assert class_archive.java_options(archive) == [
-        f"-XX:ArchiveClassesAtExit={archive.with_suffix('.partial')}",
+        f"-XX:ArchiveClassesAtExit={archive.with_suffix(f'.{os.getpid()}.partial')}",
         class_archive.QUIET,
     ]
+    assert not stale.exists()
     assert class_archive.java_options(archive) == []  # this process's JVM records it already
 
 
@@ -96,7 +105,7 @@ def test_the_archive_is_kept_only_once_the_jvm_has_written_it(tmp_path: Path, mo
     archive, stale = tmp_path / "spark-classes-new.jsa", tmp_path / "spark-classes-old.jsa"
     stale.write_text("an archive for jars no longer installed")
     options = class_archive.java_options(archive)
-    partial = archive.with_suffix(".partial")
+    partial = archive.with_suffix(f".{os.getpid()}.partial")
     assert options[0] == f"-XX:ArchiveClassesAtExit={partial}"
     # A stand-in for the JVM: like Spark's gateway it exits when its stdin closes, writing the archive then.
     writes_at_exit = f"import sys, time; sys.stdin.read(); time.sleep(0.5); open({str(partial)!r}, 'w').write('x')"
