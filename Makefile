@@ -7,14 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock demo test bench lint format up down clean
+.PHONY: help install lock demo test fuzz bench lint format up down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## Build .venv: Python packages, Spark's AWS jars, the Kinesis emulator
 
-$(STAMP): pyproject.toml requirements.lock services/platform/kinesalite/package-lock.json services/platform/toolchain.py services/platform/spark_home.py
+$(STAMP): pyproject.toml requirements.lock services/platform/local/kinesalite/package-lock.json services/platform/local/toolchain.py services/platform/spark/home.py
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed; found " + sys.version.split()[0] + " (set PYTHON=...)") if sys.version_info < (3, 11) else None'
 	@echo "==> creating $(VENV) and installing pinned packages (first run: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ demo: install ## Start the local services and run the pipeline flow end to end (
 
 test: install ## Run the test suite against real local services (started and stopped by the tests)
 	$(BIN)/python -m pytest
+
+fuzz: install ## Many random sequences of change shapes through the whole pipeline (make test tries 3)
+	$(BIN)/python -m pytest tests/flows/test_pipeline.py -k change_shapes --hypothesis-profile=fuzz
 
 bench: install .venv-dlt/.installed ## Run the benchmarks; JSON results land in bench-results/
 	$(BIN)/python -m tests.benchmarks

@@ -99,15 +99,21 @@ def _artifacts(flow_run_id: object) -> list[str]:
 def reconcile(
     ctx: typer.Context,
     stream: Annotated[bool, typer.Option(help="Also check Kinesis against the real-time tables.")] = True,
+    marts: Annotated[
+        bool, typer.Option(help="Also compare every incremental dbt model with a build of it from scratch.")
+    ] = False,
+    table: Annotated[
+        list[str] | None, typer.Option("--table", "-t", help="Only this source table (repeatable) [default: all]")
+    ] = None,
 ) -> None:
-    """Count and checksum every table at every hop; exit 1 and list the differences if any."""
-    from services.reconciliation.reconcile import ReconciliationError, as_table
+    """Compare every cell of every table at every hop; exit 1 and name the differing keys and columns."""
+    from services.reconciliation.checks import ReconciliationError, as_table
     from services.reconciliation.reconcile import reconcile as run_reconcile
 
     settings: Settings = ctx.obj
     try:
         with console.status("reconciling"):
-            checks = run_reconcile(settings, stream)
+            checks = run_reconcile(settings, stream, table, marts)
     except ReconciliationError as error:
         console.print(as_table(error.checks))
         console.print(f"[red]{error}")

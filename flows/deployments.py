@@ -46,6 +46,7 @@ def deploy_all(settings: Settings) -> list[str]:
                 name=DEPLOYMENT_NAME,
                 work_pool_name=settings.prefect.work_pool,
                 cron=spec.cron,
+                paused=not settings.prefect.schedules_active,
                 description=spec.description,
                 build=False,
                 push=False,

@@ -27,6 +27,7 @@ app = typer.Typer(
     name="sandbox",
     help="A local-first sandbox of a cloud data pipeline: Postgres -> S3 raw -> Iceberg -> warehouse -> marts.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # help texts show "[default: ...]" as written, not as markup
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )

@@ -16,8 +16,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.ports import isolated_environment
+
+# The property tests run against real services (tens of seconds an example): `make test` tries a
+# few examples, the same ones every run (derandomized, so CI is repeatable), `make fuzz` many new
+# ones (`--hypothesis-profile=fuzz`).
+hypothesis_settings.register_profile("default", max_examples=3, derandomize=True)
+hypothesis_settings.register_profile("fuzz", max_examples=60)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,9 +46,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     home = config.stash.get(_HOME, None)
     if home is None:
         return
-    from services.platform.local import local_services
+    from services.platform.local.servers import local_services
+    from services.platform.local.supervisor import Supervisor
     from services.platform.settings import load_settings
-    from services.platform.supervisor import Supervisor
 
     settings = load_settings()
     supervisor = Supervisor(settings.home)
@@ -60,10 +67,10 @@ def settings():
 @pytest.fixture(scope="session")
 def services(settings) -> Iterator[None]:
     """Start every local service once for the session (stopped in pytest_unconfigure)."""
-    from services.platform import toolchain
     from services.platform.bootstrap import create_platform_resources
-    from services.platform.local import local_services
-    from services.platform.supervisor import Supervisor
+    from services.platform.local import toolchain
+    from services.platform.local.servers import local_services
+    from services.platform.local.supervisor import Supervisor
 
     toolchain.install_kinesalite()
     supervisor = Supervisor(settings.home)
@@ -124,7 +131,7 @@ def engine_settings(settings):
 @pytest.fixture(scope="session")
 def spark(settings, services):
     """One Spark session (one JVM) for the whole test run."""
-    from services.platform.spark import spark_session
+    from services.platform.spark.session import spark_session
 
     session = spark_session(settings, app_name="sandbox-tests", quick_start=True)  # small data
     yield session

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from services.platform.supervisor import port_is_free
+from services.platform.local.supervisor import port_is_free
 
 GRPC_OFFSET = 10000
 
@@ -36,6 +36,11 @@ def isolated_environment(home: Path, work_pool: str) -> dict[str, str]:
         "SANDBOX_KINESIS__ENDPOINT_URL": f"http://127.0.0.1:{kinesis}",
         "SANDBOX_PREFECT__API_URL": f"http://127.0.0.1:{prefect}/api",
         "SANDBOX_PREFECT__WORK_POOL": work_pool,
+        # A schedule firing mid-session would run a stage beside a test's own (a tick during a
+        # reconcile, say): deployments keep their schedules, paused.
+        "SANDBOX_PREFECT__SCHEDULES_ACTIVE": "false",
+        # A slot's creation blocked by a forgotten transaction fails a test in 2 minutes, naming it.
+        "SANDBOX_REPLICATION__SLOT_WAIT_SECONDS": "120",
         "SANDBOX_SEAWEEDFS__MASTER": str(master),
         "SANDBOX_SEAWEEDFS__VOLUME": str(volume),
         "SANDBOX_SEAWEEDFS__FILER": str(filer),

@@ -22,14 +22,17 @@
     case when {{ is_revenue }} then {{ net_amount }} else {{ sandbox.money(0) }} end
 {%- endmacro %}
 
-{# A ratio that is null, not an error, when the denominator is 0; rounded to 6 decimals. #}
+{# A ratio (a share or a rate, within 0..1) that is null, not an error, when the denominator is
+   0; rounded to 6 decimals. `* 1.0` makes integer division exact without bounding the numerator
+   (a cast to a fixed precision would overflow for the largest sums of money). #}
 {% macro safe_ratio(numerator, denominator, scale=6) -%}
-    cast(round(cast({{ numerator }} as numeric(18, 6)) / nullif({{ denominator }}, 0), {{ scale }}) as numeric(9, {{ scale }}))
+    cast(round(({{ numerator }}) * 1.0 / nullif({{ denominator }}, 0), {{ scale }}) as numeric(9, {{ scale }}))
 {%- endmacro %}
 
-{# Money, as every mart stores it. #}
+{# Money, as every mart stores it: wide enough for any sum of what the source's columns can hold
+   (a line is at most 2^31 units at 99,999,999.99 each: about 2.1e17). #}
 {% macro money(expression) -%}
-    cast({{ expression }} as numeric(14, 2))
+    cast({{ expression }} as numeric(38, 2))
 {%- endmacro %}
 
 {# The order of an order's payment attempts: by time, ties by id. The last is the one whose

@@ -67,3 +67,33 @@
 {% macro default__array_to_csv(column) -%}
     array_to_string({{ column }}, ',')
 {%- endmacro %}
+
+
+{# The warehouse load that last wrote a lake row (the loader's `_sandbox_load_id`). Snowflake reads
+   the lake's Iceberg tables in place, without a loader: 0 there. #}
+{% macro lake_load_id() -%}
+    {{ return(adapter.dispatch('lake_load_id', 'sandbox')()) }}
+{%- endmacro %}
+
+{% macro default__lake_load_id() -%}
+    _sandbox_load_id
+{%- endmacro %}
+
+{% macro snowflake__lake_load_id() -%}
+    cast(0 as bigint)
+{%- endmacro %}
+
+
+{# `text` as `type` where it is a valid value of that type, else null: for values read out of JSON,
+   which the source does not constrain (a rating of "n/a", a weight of 1e40). #}
+{% macro try_cast(text, type) -%}
+    {{ return(adapter.dispatch('try_cast', 'sandbox')(text, type)) }}
+{%- endmacro %}
+
+{% macro default__try_cast(text, type) -%}
+    case when pg_input_is_valid({{ text }}, '{{ type }}') then cast({{ text }} as {{ type }}) end
+{%- endmacro %}
+
+{% macro snowflake__try_cast(text, type) -%}
+    try_cast({{ text }} as {{ type }})
+{%- endmacro %}

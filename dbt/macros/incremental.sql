@@ -17,22 +17,45 @@
 {%- endmacro %}
 
 
-{# The time after which a source change is new to this incremental model, as a literal: the
-   newest change it holds (`column`), less a look-back (var changes_lookback_minutes) for
-   source transactions that committed after a newer one was replicated. Queried first rather
-   than left as a subquery, so the planner sees a value and estimates "few rows" (with a
-   subquery it guesses a third of the table and hashes millions of rows). #}
-{% macro changed_after(column) -%}
+{# The newest warehouse load this incremental model has taken in: the largest `column` (a load id
+   the model copies from the lake rows it built from) it holds, as a literal; -1 when empty. Every
+   lake row a later load wrote, and every previous version it kept, is new to the model, whatever
+   the row's own timestamps say. Queried first rather than left as a subquery, so the planner
+   sees a value and estimates "few rows" (with a subquery it guesses a third of the table). #}
+{% macro newest_load_seen(column) -%}
+    {%- set loads = source('shop', 'orders').schema ~ '._loads' -%}
     {%- set query -%}
-        select {{ dbt.dateadd('minute', -1 * var('changes_lookback_minutes'), 'max(' ~ column ~ ')') }}
-        from {{ this }}
+        select max({{ column }}), (select coalesce(max(load_id), 0) from {{ loads }}) from {{ this }}
     {%- endset -%}
-    {%- set newest = run_query(query).columns[0].values()[0] if execute else none -%}
-    {%- if newest is none -%}
-        cast('1900-01-01 00:00:00+00' as timestamp with time zone)
+    {%- set row = run_query(query).rows[0] if execute else none -%}
+    {%- if row is none or row[0] is none -%}
+        -1
+    {%- elif row[0] > row[1] -%}
+        {#- the lake was rebuilt from scratch (its load ids started over): take everything again -#}
+        {{- log('lake load ids start over below ' ~ row[0] ~ ': ' ~ this ~ ' takes every row again', info=true) or -1 -}}
     {%- else -%}
-        cast('{{ newest.isoformat() }}' as timestamp with time zone)
+        {{- row[0] -}}
     {%- endif -%}
+{%- endmacro %}
+
+
+{# Post-hook of the model that consumes a lake table's previous versions (`lake.<table>__previous`):
+   forget those it has taken in (loads up to the newest it has seen), so the table stays small.
+   Rows of later loads have larger ids, so none is forgotten before it was read. Postgres only:
+   on Snowflake the lake is read in place and keeps no previous versions. #}
+{% macro forget_previous_versions(previous, column) -%}
+    {%- if target.type == 'postgres' -%}
+    delete from {{ previous }} where {{ sandbox.lake_load_id() }} <= (select max({{ column }}) from {{ this }})
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{# Incremental where the warehouse loader tells what changed (Postgres); a table rebuilt whole
+   on every run where the lake is read in place and no loader stamps loads (Snowflake). #}
+{% macro incremental_where_loads_are_known() -%}
+    {{- 'table' if target.type == 'snowflake' else 'incremental' -}}
 {%- endmacro %}
 
 

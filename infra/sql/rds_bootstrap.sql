@@ -19,6 +19,7 @@ SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', r, pw)
 SELECT format('GRANT rds_replication TO %I', :'replication_user') \gexec
 -- The replication role reads every source table for the initial snapshot.
 SELECT format('GRANT pg_read_all_data TO %I', :'replication_user') \gexec
+SELECT format('GRANT pg_read_all_stats TO %I', :'replication_user') \gexec  -- names what a new slot waits for
 
 -- The master user may hand a database to a role it can SET ROLE to (PostgreSQL 16+).
 SELECT format('GRANT %I TO CURRENT_USER WITH SET TRUE, INHERIT FALSE', r)

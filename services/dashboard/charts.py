@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -58,21 +58,47 @@ def empty(title: str, note: str | None) -> Figure:
     return to_json(figure)
 
 
-def _column(rows: Iterable[dict[str, Any]], name: str) -> list[Any]:
-    return [isoformat(row[name]) for row in rows]
+_REQUIRED = object()
+
+
+def _column(rows: Iterable[dict[str, Any]], name: str, missing: Any = _REQUIRED) -> list[Any]:
+    """One column of the rows, JSON-ready; `missing` stands in for it in gap rows (see `with_gaps`)."""
+    if missing is _REQUIRED:
+        return [isoformat(row[name]) for row in rows]
+    return [isoformat(row.get(name, missing)) for row in rows]
+
+
+def _as_date(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def with_gaps(rows: list[dict[str, Any]], key: str, monthly: bool = False) -> list[dict[str, Any]]:
+    """`rows` (ordered by `key`, a day or a month) with an empty row for every day or month
+    between them that has none, so a line breaks there instead of joining across it."""
+    if not rows:
+        return rows
+    by_period = {_as_date(row[key]): row for row in rows}
+    period, last, filled = _as_date(rows[0][key]), _as_date(rows[-1][key]), []
+    while period <= last:
+        filled.append(by_period.get(period, {key: period}))
+        if monthly:
+            period = date(period.year + period.month // 12, period.month % 12 + 1, 1)
+        else:
+            period += timedelta(days=1)
+    return filled
 
 
 def daily_revenue(data: Rows) -> Figure:
     title = "Daily revenue"
     if not data:
         return empty(title, data.note)
-    rows = data.rows
+    rows = with_gaps(data.rows, "order_date")
     figure = go.Figure(layout=_layout(title, hovermode="x unified"))
     figure.add_scatter(
         name="revenue",
         x=_column(rows, "order_date"),
-        y=_column(rows, "revenue"),
-        customdata=[[r["orders"], r["average_order_value"]] for r in rows],
+        y=_column(rows, "revenue", missing=None),
+        customdata=[[r.get("orders"), r.get("average_order_value")] for r in rows],
         mode="lines+markers" if len(rows) <= 60 else "lines",
         line={"color": COLORS[0], "width": 2},
         hovertemplate="revenue %{y:$,.2f}<br>%{customdata[0]} orders, AOV %{customdata[1]:$,.2f}<extra></extra>",
@@ -80,7 +106,7 @@ def daily_revenue(data: Rows) -> Figure:
     figure.add_scatter(
         name="cumulative revenue",
         x=_column(rows, "order_date"),
-        y=_column(rows, "cumulative_revenue"),
+        y=_column(rows, "cumulative_revenue", missing=None),
         yaxis="y2",
         mode="lines",
         line={"color": COLORS[1], "width": 1.5, "dash": "dot"},
@@ -142,8 +168,10 @@ def cohort_retention(data: Rows) -> Figure:
     cells = {(r["cohort_month"], r["months_since_first_order"]): r for r in data.rows}
     sizes = {r["cohort_month"]: r["cohort_size"] for r in data.rows}
     z = [[_rate(cells.get((c, m))) for m in months] for c in cohorts]
+    labelled = labels_fit(len(months), len(cohorts))
     text = [
-        ["" if cells.get((c, m)) is None else f"{cells[c, m]['retention_rate']:.0%}" for m in months] for c in cohorts
+        ["" if not labelled or cells.get((c, m)) is None else f"{cells[c, m]['retention_rate']:.0%}" for m in months]
+        for c in cohorts
     ]
     customdata = [[[cells[c, m]["customers"] if (c, m) in cells else None, sizes[c]] for m in months] for c in cohorts]
     figure = go.Figure(layout=_layout(title))
@@ -169,6 +197,18 @@ def cohort_retention(data: Rows) -> Figure:
         yaxis={"title": {"text": "cohort (first order month)"}, "autorange": "reversed", "type": "category"},
     )
     return to_json(figure)
+
+
+# The heatmap's plot area in a half-width card of a 1280 px page (card ~600 x 380 px, less the
+# axes' titles and ticks and the colour bar), and the room a "100%" label needs at font size 10.
+HEATMAP_AREA_PX = (430, 260)
+LABEL_PX = (30, 14)
+
+
+def labels_fit(columns: int, rows: int) -> bool:
+    """Whether every cell of the heatmap can carry its label without touching its neighbours;
+    when not, the cells go unlabelled and the hover still tells each value."""
+    return HEATMAP_AREA_PX[0] / max(columns, 1) >= LABEL_PX[0] and HEATMAP_AREA_PX[1] / max(rows, 1) >= LABEL_PX[1]
 
 
 def _rate(cell: dict[str, Any] | None) -> float | None:
@@ -202,12 +242,12 @@ def payment_failures(data: Rows) -> Figure:
     figure = go.Figure(layout=_layout(title, hovermode="x unified"))
     methods = sorted({r["payment_method"] for r in data.rows})
     for i, method in enumerate(methods):
-        rows = [r for r in data.rows if r["payment_method"] == method]
+        rows = with_gaps([r for r in data.rows if r["payment_method"] == method], "month", monthly=True)
         figure.add_scatter(
             name=method,
             x=_column(rows, "month"),
-            y=_column(rows, "failure_rate"),
-            customdata=[[r["failures"], r["attempts"]] for r in rows],
+            y=_column(rows, "failure_rate", missing=None),
+            customdata=[[r.get("failures"), r.get("attempts")] for r in rows],
             mode="lines+markers",
             line={"color": PAYMENT_COLORS.get(method, COLORS[i % len(COLORS)]), "width": 2},
             hovertemplate=f"{method}: " + "%{y:.1%} (%{customdata[0]} of %{customdata[1]})<extra></extra>",

@@ -51,6 +51,7 @@ def render(settings: Settings) -> str:
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Pipeline sandbox dashboard</title>
+  <link rel="icon" href="/favicon.ico" type="image/svg+xml">
   <style>{STYLE}</style>
   <script src="/assets/plotly.min.js"></script>
   <script src="/assets/dashboard.js" defer></script>

@@ -1,8 +1,9 @@
 """What each silver table has still to apply from the raw zone, known without Spark.
 
 A table's bookmark (the raw end LSN in the summary of its newest bookmarked Iceberg
-snapshot) and the raw zone's manifests say what is pending: a newer snapshot batch (the
-first run, or a resync) means "replace the table", later change batches mean "merge".
+snapshot) and the raw zone's manifests say what is pending: a newer snapshot batch holding
+the table (the first run, a resync, or a copy of that table alone) means "replace the
+table", later change batches mean "merge".
 Both are small documents read over the catalog and S3 APIs, so callers can size the Spark
 session to the work before starting one (see `spark_session(quick_start=...)`).
 """
@@ -12,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.table.snapshots import ancestors_of
 
-from services.lakehouse.design import SILVER_TABLES
+from services.lakehouse.design import silver_designs
 from services.platform.catalog import iceberg_catalog
 from services.platform.clients import s3_client
+from services.platform.iceberg import newest_property
 from services.platform.settings import Settings
 from services.replication.raw_zone import Manifest, RawZone, TableFiles
 
@@ -33,23 +34,17 @@ class SilverBacklog:
         self.namespace = settings.lakehouse.silver_namespace
 
     def bookmark(self, table: str) -> int | None:
-        """The raw end LSN of the newest bookmarked snapshot in the table's current history.
-
-        Compaction and manifest rewrites add snapshots without the bookmark, so the newest
-        ancestor that has one is the answer, not the current snapshot.
-        """
+        """The raw end LSN of the newest bookmarked snapshot in the table's current history."""
         try:
-            metadata = self.catalog.load_table((self.namespace, table)).metadata
+            iceberg = self.catalog.load_table((self.namespace, table))
         except NoSuchTableError:
             return None
-        for snapshot in ancestors_of(metadata.current_snapshot(), metadata):
-            if snapshot.summary is not None and snapshot.summary.get(BOOKMARK) is not None:
-                return int(snapshot.summary[BOOKMARK])
-        return None
+        value = newest_property(iceberg, BOOKMARK)
+        return None if value is None else int(value)
 
     def pending(self, table: str, manifests: list[Manifest], full_refresh: bool = False) -> tuple[str, list[Manifest]]:
         """How the table catches up (replace, merge or up to date) and from which batches."""
-        snapshots = [i for i, m in enumerate(manifests) if m.kind == "snapshot"]
+        snapshots = [i for i, m in enumerate(manifests) if m.kind == "snapshot" and table in m.tables]
         if not snapshots:
             return "up to date", []
         newest = snapshots[-1]
@@ -58,16 +53,16 @@ class SilverBacklog:
             return "replace", manifests[newest:]
         return "merge", [m for m in manifests if m.end_lsn > bookmark]
 
-    def rows(self, tables: Iterable[str], full_refresh: bool = False) -> int:
-        """Raw rows the next run applies to these tables."""
+    def rows(self, tables: Iterable[str] | None = None, full_refresh: bool = False) -> int:
+        """Raw rows the next run applies to these tables (every silver table by default)."""
         manifests = self.raw.manifests()
+        chosen = tables or [design.name for design in silver_designs(manifests)]
         return sum(
             batch.tables.get(table, TableFiles()).rows
-            for table in tables
+            for table in chosen
             for batch in self.pending(table, manifests, full_refresh)[1]
         )
 
     def quick_start(self, tables: list[str] | None = None, full_refresh: bool = False) -> bool:
         """Whether the next run is small enough for a quick-start Spark session."""
-        chosen = tables or [design.name for design in SILVER_TABLES]
-        return self.rows(chosen, full_refresh) <= QUICK_START_MAX_ROWS
+        return self.rows(tables, full_refresh) <= QUICK_START_MAX_ROWS

@@ -15,11 +15,11 @@ TablesOption = Annotated[
 ]
 
 
-def _spark(settings: Settings, quick_start: bool = False):
-    from services.platform.spark import spark_session
+def _spark(settings: Settings):
+    from services.platform.spark.session import spark_session
 
     with console.status("starting Spark"):
-        return spark_session(settings, quick_start=quick_start)
+        return spark_session(settings)
 
 
 def lakehouse(
@@ -28,13 +28,11 @@ def lakehouse(
     full_refresh: Annotated[bool, typer.Option(help="Drop the silver tables and rebuild them from raw.")] = False,
 ) -> None:
     """Apply new raw batches to the Iceberg silver tables (merge, quarantine, schema evolution)."""
-    from services.lakehouse.backlog import SilverBacklog
-    from services.lakehouse.silver import SilverJob
+    from services.lakehouse.stage import apply_silver
 
     settings: Settings = ctx.obj
-    spark = _spark(settings, SilverBacklog(settings).quick_start(table, full_refresh))
     with console.status("applying raw batches to silver"):
-        results = SilverJob(spark, settings).run(table, full_refresh=full_refresh)
+        results = apply_silver(settings, table, full_refresh=full_refresh)
     for result in results:
         console.print(("[red]" if result.error else "") + result.summary())
     if any(r.error for r in results):
@@ -43,12 +41,11 @@ def lakehouse(
 
 def maintain(ctx: typer.Context, table: TablesOption = None) -> None:
     """Compact files, rewrite manifests, expire old snapshots, remove orphans (silver and real-time tables)."""
-    from services.lakehouse.maintenance import maintain as run_maintenance
+    from services.lakehouse.stage import maintain as run_maintenance
 
     settings: Settings = ctx.obj
-    spark = _spark(settings)
     with console.status("maintaining the silver and real-time tables"):
-        done = run_maintenance(spark, settings, table)
+        done = run_maintenance(settings, table)
     for name, counts in done.items():
         console.print(f"{name}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
 

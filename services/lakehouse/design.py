@@ -1,12 +1,17 @@
 """The silver tables' design: key, partitioning, sort order and data-quality rules.
 
+Every table the raw zone holds gets a silver table, with no code change: by default it is
+keyed by the source's primary key (recorded in the raw manifests), unpartitioned, sorted by
+its key, and its rows must have a key. `SHOP_TABLES` overrides that for the shop's tables.
+
 Partitioning only where it pays: orders by month of order time and payments by month of
 attempt (the marts filter by date); the dimension tables stay whole. Months, not days: at
 the sandbox's volumes (up to a few million orders a year) a day holds a few thousand rows,
 and daily partitions made hundreds of tiny files per table that every merge had to open;
 switch to days(...) where a day holds hundreds of MB.
 Sort orders cluster rows the way they are joined. Every table is Iceberg format v2 with
-zstd Parquet (see `TABLE_PROPERTIES`).
+zstd Parquet (see `TABLE_PROPERTIES`); its key is the table property `sandbox.primary-key`,
+which the warehouse reads.
 
 A rule's `violation` is a Spark SQL condition that is true for a broken row; a foreign-key
 rule names the parent table and column instead. Broken rows go to
@@ -17,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.replication.raw_zone import Manifest
+
 TABLE_PROPERTIES = {
     "format-version": "2",
     "write.parquet.compression-codec": "zstd",
@@ -25,6 +32,7 @@ TABLE_PROPERTIES = {
     "write.update.mode": "merge-on-read",
     "write.delete.mode": "merge-on-read",
 }
+KEY_PROPERTY = "sandbox.primary-key"  # the table's key columns, comma-separated
 EARLIEST_PLAUSIBLE = "TIMESTAMP '2000-01-01 00:00:00'"
 
 
@@ -39,14 +47,14 @@ class Rule:
 @dataclass(frozen=True)
 class SilverTable:
     name: str
-    key: str
+    keys: tuple[str, ...]
     partitioned_by: str | None  # an Iceberg transform, e.g. months(ordered_at)
     ordered_by: tuple[str, ...]
     rules: tuple[Rule, ...]
 
 
-def not_null_key(key: str) -> Rule:
-    return Rule("null_key", f"{key} IS NULL")
+def not_null_key(*keys: str) -> Rule:
+    return Rule("null_key", " OR ".join(f"`{key}` IS NULL" for key in keys))
 
 
 def foreign_key(column: str, parent: str, parent_key: str) -> Rule:
@@ -60,18 +68,18 @@ def plausible_time(column: str) -> Rule:
     )
 
 
-SILVER_TABLES: tuple[SilverTable, ...] = (  # parents before children: foreign keys see this run's parents
-    SilverTable("customers", "customer_id", None, ("customer_id",), (not_null_key("customer_id"),)),
+SHOP_TABLES: tuple[SilverTable, ...] = (  # parents before children: foreign keys see this run's parents
+    SilverTable("customers", ("customer_id",), None, ("customer_id",), (not_null_key("customer_id"),)),
     SilverTable(
-        "addresses", "address_id", None, ("customer_id",),
+        "addresses", ("address_id",), None, ("customer_id",),
         (not_null_key("address_id"), foreign_key("customer_id", "customers", "customer_id")),
     ),
     SilverTable(
-        "products", "product_id", None, ("category", "product_id"),
+        "products", ("product_id",), None, ("category", "product_id"),
         (not_null_key("product_id"), Rule("negative_price", "price < 0")),
     ),
     SilverTable(
-        "orders", "order_id", "months(ordered_at)", ("customer_id",),
+        "orders", ("order_id",), "months(ordered_at)", ("customer_id",),
         (
             not_null_key("order_id"),
             foreign_key("customer_id", "customers", "customer_id"),
@@ -79,16 +87,36 @@ SILVER_TABLES: tuple[SilverTable, ...] = (  # parents before children: foreign k
         ),
     ),
     SilverTable(
-        "order_items", "order_item_id", None, ("order_id",),
+        "order_items", ("order_item_id",), None, ("order_id",),
         (
             not_null_key("order_item_id"),
             Rule("non_positive_quantity", "quantity <= 0"),
+            # the source allows it, but a line worth less than nothing breaks every revenue rule
+            Rule("discount_exceeds_line_amount", "quantity > 0 AND discount > quantity * unit_price"),
             foreign_key("order_id", "orders", "order_id"),
             foreign_key("product_id", "products", "product_id"),
         ),
     ),
     SilverTable(
-        "payments", "payment_id", "months(attempted_at)", ("order_id",),
+        "payments", ("payment_id",), "months(attempted_at)", ("order_id",),
         (not_null_key("payment_id"), foreign_key("order_id", "orders", "order_id"), plausible_time("attempted_at")),
     ),
 )  # fmt: skip
+
+
+def default_design(name: str, keys: tuple[str, ...]) -> SilverTable:
+    """A table of the source that the shop's design does not know: keyed, whole, sorted by key."""
+    return SilverTable(name, keys, None, keys, (not_null_key(*keys),))
+
+
+def silver_designs(manifests: list[Manifest]) -> list[SilverTable]:
+    """The design of every table the raw zone holds (with a primary key), parents before children:
+    the shop's tables as `SHOP_TABLES` says, any other one by default."""
+    keys: dict[str, tuple[str, ...]] = {}
+    held: set[str] = set()
+    for manifest in manifests:
+        held |= set(manifest.tables)
+        keys |= {name: tuple(schema.key) for name, schema in manifest.schemas.items() if schema.key}
+    designs = [d for d in SHOP_TABLES if d.name in held]
+    known = {d.name for d in SHOP_TABLES}
+    return designs + [default_design(name, keys[name]) for name in sorted(held - known) if name in keys]

@@ -12,10 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 from pyspark.sql import SparkSession
 
-from services.lakehouse.design import SILVER_TABLES
 from services.platform.catalog import CATALOG_NAME
 from services.platform.settings import Settings
-from services.streaming.tables import TABLES as REALTIME_TABLES
 
 
 def _timestamp(hours_ago: float) -> str:
@@ -62,17 +60,19 @@ def maintain_table(spark: SparkSession, settings: Settings, qualified: str) -> d
     }
 
 
-def maintain(spark: SparkSession, settings: Settings, tables: list[str] | None = None) -> dict[str, dict[str, int]]:
-    """Maintain every existing silver and real-time table (or the named ones).
+def maintain_tables(
+    spark: SparkSession, settings: Settings, tables: list[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """Maintain every table of the silver and real-time namespaces (or the named ones), as the
+    catalog lists them.
 
     The real-time tables need it most: each micro-batch adds a snapshot to each of them.
     """
-    silver = [(settings.lakehouse.silver_namespace, design.name) for design in SILVER_TABLES]
-    realtime = [(settings.streaming.realtime_namespace, name) for name in REALTIME_TABLES]
     done = {}
-    for namespace, name in silver + realtime:
-        qualified = f"{namespace}.{name}"
-        if (tables and name not in tables) or not spark.catalog.tableExists(f"{CATALOG_NAME}.{qualified}"):
+    for namespace in (settings.lakehouse.silver_namespace, settings.streaming.realtime_namespace):
+        if not spark.sql(f"SHOW NAMESPACES IN {CATALOG_NAME} LIKE '{namespace}'").take(1):
             continue
-        done[name] = maintain_table(spark, settings, qualified)
+        for row in spark.sql(f"SHOW TABLES IN {CATALOG_NAME}.{namespace}").collect():
+            if not tables or row.tableName in tables:
+                done[row.tableName] = maintain_table(spark, settings, f"{namespace}.{row.tableName}")
     return done

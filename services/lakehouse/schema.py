@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 from pyspark.sql.types import DataType, DecimalType, StructType
 
-from services.lakehouse.design import SilverTable
+from services.lakehouse.design import KEY_PROPERTY, SilverTable
 
 _WIDENINGS = {("int", "bigint"), ("float", "double")}
 
@@ -35,17 +35,20 @@ def evolve_table(
     error: type[Exception],
 ) -> list[str]:
     """Create `target` for `incoming` rows, or evolve it to take them; return what changed."""
+    keyed = {**properties, KEY_PROPERTY: ",".join(design.keys)}
     if not spark.catalog.tableExists(target):
-        props = ", ".join(f"'{k}'='{v}'" for k, v in properties.items())
+        props = ", ".join(f"'{k}'='{v}'" for k, v in keyed.items())
         partitioning = f"PARTITIONED BY ({design.partitioned_by}) " if design.partitioned_by else ""
         spark.sql(
             f"CREATE TABLE {target} ({_column_ddl(incoming)}) USING iceberg {partitioning}TBLPROPERTIES ({props})"
         )
         # LOCALLY: sort within tasks and keep the hash distribution (plain ORDERED BY switches it to range).
-        spark.sql(f"ALTER TABLE {target} WRITE LOCALLY ORDERED BY {', '.join(design.ordered_by)}")
+        spark.sql(f"ALTER TABLE {target} WRITE LOCALLY ORDERED BY {', '.join(f'`{c}`' for c in design.ordered_by)}")
         return [f"created {target}"]
     current = {field.name: field.dataType for field in spark.table(target).schema.fields}
     changes = []
+    if spark.sql(f"SHOW TBLPROPERTIES {target} ('{KEY_PROPERTY}')").first().value != keyed[KEY_PROPERTY]:
+        spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ('{KEY_PROPERTY}'='{keyed[KEY_PROPERTY]}')")
     for field in incoming.fields:
         old = current.get(field.name)
         if old is None:

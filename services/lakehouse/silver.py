@@ -23,18 +23,22 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from services.lakehouse.backlog import BOOKMARK, SilverBacklog
-from services.lakehouse.commits import commit_with_properties
-from services.lakehouse.design import SILVER_TABLES, TABLE_PROPERTIES, SilverTable
+from services.lakehouse.changes import KEEP, UNKNOWN, after_last_truncate, latest_per_key
+from services.lakehouse.design import TABLE_PROPERTIES, SilverTable, silver_designs
 from services.lakehouse.schema import evolve_table
 from services.platform.catalog import CATALOG_NAME
+from services.platform.iceberg import commit_with_properties
 from services.platform.settings import Settings
 from services.replication.raw_zone import META_COLUMNS, Manifest, TableFiles
 
 log = logging.getLogger(__name__)
+PIPELINE_COLUMNS = (*META_COLUMNS, KEEP, UNKNOWN)  # raw and merge bookkeeping, never written to silver
+UNKNOWN_UNCHANGED = "unknown_unchanged_value"  # a large value an update left untouched, whose value no one knows
+UNREPRESENTABLE, UNREPRESENTABLE_VALUE = "_unrepresentable", "unrepresentable_value"
 
 
 class SchemaEvolutionError(ValueError):
@@ -88,15 +92,15 @@ class SilverJob:
 
     def run(self, tables: list[str] | None = None, full_refresh: bool = False) -> list[TableResult]:
         """Bring every (or each named) silver table up to date with the raw zone."""
-        unknown = set(tables or []) - {t.name for t in SILVER_TABLES}
-        if unknown:
+        manifests, results = self.raw.manifests(), {}
+        designs = silver_designs(manifests)
+        if unknown := set(tables or []) - {t.name for t in designs}:
             raise ValueError(
-                f"unknown table {', '.join(sorted(unknown))}; silver tables: {', '.join(t.name for t in SILVER_TABLES)}"
+                f"unknown table {', '.join(sorted(unknown))}; silver tables: {', '.join(t.name for t in designs)}"
             )
         for namespace in (self.silver, self.quarantine):
             self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
-        manifests, results = self.raw.manifests(), {}
-        chosen = [design for design in SILVER_TABLES if not tables or design.name in tables]
+        chosen = [design for design in designs if not tables or design.name in tables]
         # A table's foreign-key rules read its parents' silver tables, so parents go first; tables
         # of one wave do not depend on each other and run side by side (Spark runs jobs from
         # several threads at once; a tick's jobs are small, so this uses the idle cores).
@@ -131,42 +135,55 @@ class SilverJob:
         result.mode, result.batches = mode, len(batches)
         changes = self.spark.read.option("mergeSchema", "true").parquet(*files)
         if any("truncate" in m.tables.get(design.name, TableFiles()).ops for m in batches):
-            changes = _after_last_truncate(changes)
+            changes = after_last_truncate(changes)
             result.mode = mode = "replace"
         only_snapshot = all(m.kind == "snapshot" for m in batches)
+        unchanged = sorted({c for m in batches for c in m.tables.get(design.name, TableFiles()).unchanged})
+        stored = self.spark.table(target) if mode == "merge" and self.spark.catalog.tableExists(target) else None
         # A snapshot holds each key once: no need to rank changes per key (a whole shuffle).
-        latest = changes if only_snapshot else _latest_per_key(changes, design.key)
-        checked = self._check(design, latest).cache()
-        counts = self._count(design, checked)
+        latest = changes if only_snapshot else latest_per_key(changes, list(design.keys), unchanged, stored)
+        checked, rules = self._check(design, latest, stored)
+        checked = checked.cache()
+        counts = self._count(rules, checked)
         deletes, result.upserts = counts.pop("delete"), counts.pop("clean upserts")
         result.deletes = deletes if mode == "merge" else 0  # a replace starts from nothing: none to apply
         result.quarantined = {rule: n for rule, n in counts.items() if n}
         if result.quarantined:
             broken = checked.filter(F.size("_broken") > 0)
             self._record_quarantine(design.name, broken.select(F.explode("_broken").alias("rule"), *latest.columns))
-        clean = checked.filter(F.size("_broken") == 0).drop("_broken")
+        clean = checked.filter(F.size("_broken") == 0).drop("_broken", UNKNOWN)
         result.schema_changes = evolve_table(
-            self.spark, target, design, clean.drop(*META_COLUMNS).schema, TABLE_PROPERTIES, SchemaEvolutionError
+            self.spark, target, design, clean.drop(*PIPELINE_COLUMNS).schema, TABLE_PROPERTIES, SchemaEvolutionError
         )
         bookmark = {BOOKMARK: str(batches[-1].end_lsn)}
         self.step("before_commit")  # tests stop the job here: quarantine written, silver not
         if mode == "replace":
-            data = clean.filter(F.col("_op") != "delete").drop(*META_COLUMNS)
+            data = _as_table(clean.filter(F.col("_op") != "delete").drop(*PIPELINE_COLUMNS), self.spark.table(target))
             commit_with_properties(self.spark, bookmark, lambda: data.writeTo(target).overwrite(F.lit(True)))
         else:
-            self._merge(target, design, clean, bookmark)
+            self._merge(target, design, clean, unchanged, bookmark)
         checked.unpersist()
         return result
 
-    def _merge(self, target: str, design: SilverTable, changes: DataFrame, bookmark: dict[str, str]) -> None:
+    def _merge(
+        self, target: str, design: SilverTable, changes: DataFrame, unchanged: list[str], bookmark: dict[str, str]
+    ) -> None:
+        """One MERGE by key; a column in a row's `_keep` keeps the value silver holds (see changes.py)."""
         view = f"changes_{design.name}"
         changes.createOrReplaceTempView(view)
-        columns = [c for c in changes.columns if c not in META_COLUMNS]
-        assignments = ", ".join(f"t.`{c}` = s.`{c}`" for c in columns)
+        columns = [c for c in changes.columns if c not in PIPELINE_COLUMNS]
+
+        def assigned(column: str) -> str:
+            value = f"s.`{column}`"
+            if column in unchanged:
+                value = f"CASE WHEN array_contains(s.{KEEP}, '{column}') THEN t.`{column}` ELSE {value} END"
+            return f"t.`{column}` = {value}"
+
+        assignments = ", ".join(assigned(c) for c in columns)
         names = ", ".join(f"`{c}`" for c in columns)
         values = ", ".join(f"s.`{c}`" for c in columns)
         statement = (
-            f"MERGE INTO {target} t USING {view} s ON t.`{design.key}` = s.`{design.key}` "
+            f"MERGE INTO {target} t USING {view} s ON {' AND '.join(f't.`{k}` = s.`{k}`' for k in design.keys)} "
             f"WHEN MATCHED AND s._op = 'delete' THEN DELETE "
             f"WHEN MATCHED THEN UPDATE SET {assignments} "
             f"WHEN NOT MATCHED AND s._op <> 'delete' THEN INSERT ({names}) VALUES ({values})"
@@ -175,13 +192,29 @@ class SilverJob:
 
     # -- quality -------------------------------------------------------------------------------
 
-    def _check(self, design: SilverTable, latest: DataFrame) -> DataFrame:
-        """`latest` with `_broken`: the names of the rules each upsert breaks (empty if none).
+    def _check(self, design: SilverTable, latest: DataFrame, stored: DataFrame | None) -> tuple[DataFrame, list[str]]:
+        """`latest` with `_broken`: the names of the rules each upsert breaks (empty if none),
+        and the names of the rules checked.
 
         A foreign key is checked by looking up only the keys the changes refer to: the parent
         table is filtered by them (a small broadcast), never shuffled whole against the changes.
+        So is the key of a row that keeps a value from silver (`_keep`): silver must hold it.
         """
-        checked, broken = latest, []
+        checked, broken, rules = latest, [], [rule.name for rule in design.rules]
+        if KEEP in latest.columns:
+            keeping = F.size(KEEP) > 0
+            known = F.lit(False)
+            if stored is not None:
+                keys = list(design.keys)
+                wanted = latest.filter(keeping).select(*keys).distinct()
+                held = stored.select(*keys).join(wanted, keys, "left_semi").withColumn("_held", F.lit(True))
+                checked = checked.join(held, keys, "left")
+                known = F.coalesce(F.col("_held"), F.lit(False))
+            broken.append(F.when((keeping & ~known) | (F.size(UNKNOWN) > 0), F.lit(UNKNOWN_UNCHANGED)))
+            rules.append(UNKNOWN_UNCHANGED)
+        if UNREPRESENTABLE in latest.columns:  # a value the raw zone holds only as text (see replication/types.py)
+            broken.append(F.when(F.size(UNREPRESENTABLE) > 0, F.lit(UNREPRESENTABLE_VALUE)))
+            rules.append(UNREPRESENTABLE_VALUE)
         for rule in design.rules:
             if rule.violation:
                 broken.append(F.when(F.coalesce(F.expr(rule.violation), F.lit(False)), F.lit(rule.name)))
@@ -195,10 +228,10 @@ class SilverJob:
             broken.append(F.when(F.col(known).isNull(), F.lit(rule.name)))
         is_upsert = F.col("_op") != "delete"
         rules_broken = F.filter(F.array(*[F.when(is_upsert, name) for name in broken]), lambda name: name.isNotNull())
-        return checked.select(*latest.columns, rules_broken.alias("_broken"))
+        return checked.select(*latest.columns, rules_broken.alias("_broken")), rules
 
     @staticmethod
-    def _count(design: SilverTable, checked: DataFrame) -> dict[str, int]:
+    def _count(rules: list[str], checked: DataFrame) -> dict[str, int]:
         """Deletes, clean upserts and rows per broken rule, in one pass.
 
         A row breaking two rules counts for both; it is one row less among the clean upserts.
@@ -207,7 +240,7 @@ class SilverJob:
         sums = {
             "delete": F.col("_op") == "delete",
             "clean upserts": is_clean_upsert,
-            **{rule.name: F.array_contains("_broken", rule.name) for rule in design.rules},
+            **{rule: F.array_contains("_broken", rule) for rule in rules},
         }
         row = checked.agg(*[F.sum(when.cast("int")).alias(name) for name, when in sums.items()]).first()
         return {name: row[name] or 0 for name in sums}
@@ -235,22 +268,21 @@ class SilverJob:
         )
 
 
+def _as_table(rows: DataFrame, table: DataFrame) -> DataFrame:
+    """`rows` with every column of `table`: one the source dropped stays in silver, NULL in new rows."""
+    present = set(rows.columns)
+    return rows.select(
+        *[
+            F.col(f"`{f.name}`") if f.name in present else F.lit(None).cast(f.dataType).alias(f.name)
+            for f in table.schema
+        ]
+    )
+
+
 def _waves(designs: list[SilverTable]) -> list[list[SilverTable]]:
     """Tables grouped so that each one's foreign-key parents are in an earlier group."""
     depth: dict[str, int] = {}
-    for design in designs:  # SILVER_TABLES lists parents before children
+    for design in designs:  # listed parents before children
         parents = [rule.parent[0] for rule in design.rules if rule.parent and rule.parent[0] in depth]
         depth[design.name] = 1 + max((depth[p] for p in parents), default=-1)
     return [[d for d in designs if depth[d.name] == level] for level in range(max(depth.values(), default=-1) + 1)]
-
-
-def _latest_per_key(changes: DataFrame, key: str) -> DataFrame:
-    newest_first = Window.partitionBy(key).orderBy(F.col("_lsn").desc(), F.col("_seq").desc())
-    return changes.withColumn("_rank", F.row_number().over(newest_first)).filter("_rank = 1").drop("_rank")
-
-
-def _after_last_truncate(changes: DataFrame) -> DataFrame:
-    """The rows after the newest truncate: the table was emptied there."""
-    cut = changes.filter(F.col("_op") == "truncate").agg(F.max(F.struct("_lsn", "_seq")).alias("cut")).first().cut
-    after = (F.col("_lsn") > cut["_lsn"]) | ((F.col("_lsn") == cut["_lsn"]) & (F.col("_seq") > cut["_seq"]))
-    return changes.filter(after & (F.col("_op") != "truncate"))

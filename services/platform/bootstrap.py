@@ -18,9 +18,6 @@ from services.platform.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-# The lakehouse's Iceberg layers: Spark's silver tables, the gold marts, the streaming tables.
-NAMESPACES = ("silver", "gold", "realtime")
-
 
 def ensure_buckets(settings: Settings) -> None:
     s3 = s3_client(settings)
@@ -44,7 +41,7 @@ def ensure_stream(settings: Settings) -> None:
 
 def ensure_namespaces(settings: Settings) -> None:
     catalog = iceberg_catalog(settings)
-    for namespace in NAMESPACES:
+    for namespace in settings.iceberg_namespaces:
         catalog.create_namespace_if_not_exists(namespace)
 
 
@@ -54,7 +51,7 @@ def create_platform_resources(settings: Settings) -> None:
     ensure_stream(settings)
     log.info("stream: %s", settings.kinesis.stream)
     ensure_namespaces(settings)
-    log.info("Iceberg namespaces in %s: %s", settings.catalog.warehouse, ", ".join(NAMESPACES))
+    log.info("Iceberg namespaces in %s: %s", settings.catalog.warehouse, ", ".join(settings.iceberg_namespaces))
 
 
 if __name__ == "__main__":

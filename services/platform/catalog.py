@@ -1,4 +1,4 @@
-"""The Iceberg REST catalog: one property set, used by pyiceberg here and by Spark in `spark.py`.
+"""The Iceberg REST catalog: one property set, used by pyiceberg here and by Spark in `spark/session.py`.
 
 Requests to the catalog are SigV4-signed, as against AWS's own Iceberg REST endpoints.
 """

@@ -17,11 +17,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.platform import spark_home, toolchain
-from services.platform.local import local_services
+from services.platform.local import toolchain
+from services.platform.local.servers import local_services
+from services.platform.local.supervisor import ServiceError, ServiceStatus, Supervisor, tail
 from services.platform.logs import console
 from services.platform.settings import PROJECT_ROOT, Profile, Settings
-from services.platform.supervisor import ServiceError, ServiceStatus, Supervisor, tail
+from services.platform.spark import home as spark_home
 
 
 def _settings(ctx: typer.Context) -> Settings:
@@ -44,7 +45,16 @@ def _compose(*args: str) -> None:
 
 
 def setup() -> None:
-    """Install what pip cannot: Spark's AWS SDK jars and one-jar SPARK_HOME, and the Kinesis emulator."""
+    """Install what pip cannot: Spark's AWS SDK jars and one-jar SPARK_HOME, and the Kinesis emulator.
+
+    First it runs Java, Node and npm once and says where each comes from: the machine's own,
+    or the wheels' when the machine has none (so a machine with only Python works)."""
+    try:
+        for name, where in toolchain.runtimes().items():
+            console.print(f"{name}: {where}")
+    except toolchain.ToolchainError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(1) from error
     with console.status("unpacking the AWS SDK jars for Spark"):
         jars = toolchain.install_aws_jars()
     console.print(f"Spark AWS jars: {jars}")
@@ -140,7 +150,7 @@ def env(ctx: typer.Context) -> None:
     """Print shell exports that point psql, the aws cli, pyiceberg and pyspark at the sandbox."""
     from services.platform.catalog import catalog_properties
     from services.platform.clients import Role, postgres_credentials
-    from services.platform.spark import spark_conf
+    from services.platform.spark.session import spark_conf
 
     settings = _settings(ctx)
     pg, aws = settings.postgres, settings.aws

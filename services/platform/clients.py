@@ -7,6 +7,7 @@ which is how the same stage code runs on every profile.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,7 @@ def postgres_conninfo(settings: Settings, database: str, role: Role, replication
         dbname=database,
         user=user,
         password=password,
-        application_name="pipeline-sandbox",
+        application_name=f"pipeline-sandbox pid {os.getpid()}",  # which process holds a session
         connect_timeout=10,
         **extra,
     )

@@ -95,6 +95,7 @@ class ReplicationSettings(BaseModel):
     follow_interval_seconds: float = 0.5  # how often `--follow` polls an idle slot
     retry_attempts: int = 5  # a run that meets an unreachable S3 or Postgres is retried this often
     retry_backoff_seconds: float = 1.0  # first wait between attempts; doubles each time
+    slot_wait_seconds: float = 600.0  # a slot's creation waits this long for transactions open anywhere
 
 
 class AirbyteSettings(BaseModel):
@@ -175,6 +176,7 @@ class DashboardSettings(BaseModel):
 class PrefectSettings(BaseModel):
     api_url: str
     work_pool: str = "sandbox"
+    schedules_active: bool = True  # false: `sandbox deploy` registers the deployments paused
 
 
 class SparkSettings(BaseModel):
@@ -183,6 +185,9 @@ class SparkSettings(BaseModel):
     shuffle_partitions: int = 4
     ui_enabled: bool = False
     class_archive: bool = True  # record and map the driver's class archive (see class_archive.py)
+    # The batch stages' JVM runs at this CPU priority (0-19, higher is lower), the stream's consumer at 0:
+    # on a busy machine its micro-batches go first, and the batch stages lose only what it uses.
+    nice: int = Field(10, ge=0, le=19)
 
 
 class SeaweedFSPorts(BaseModel):
@@ -325,6 +330,16 @@ class Settings(BaseSettings):
     def runs_local_services(self) -> bool:
         """True when `sandbox up` starts the services as processes on this machine."""
         return self.profile is Profile.LOCAL
+
+    @property
+    def iceberg_namespaces(self) -> tuple[str, ...]:
+        """Every Iceberg namespace the pipeline writes: silver, its quarantine, the marts, the stream."""
+        return (
+            self.lakehouse.silver_namespace,
+            self.lakehouse.quarantine_namespace,
+            self.warehouse.gold_namespace,
+            self.streaming.realtime_namespace,
+        )
 
 
 def port_of(url: str) -> int:

@@ -1,7 +1,12 @@
-"""Reconciliation: every table counted and checksummed at every hop, and any difference named.
+"""Reconciliation: every cell of every table compared at every hop, and any difference named.
 
-Batch path, per source table: source (Postgres) -> raw (snapshot + changes applied) ->
-silver (Iceberg) -> warehouse (`lake` schema) -> marts input (dbt's staging view).
+Batch path, per published source table with a primary key: source (Postgres) -> raw (its
+snapshot and changes applied, `raw_state.py`) -> silver (Iceberg) -> warehouse (`lake`
+schema) -> marts input (dbt's staging view, on the columns it carries unchanged). Each hop's
+checksum over a canonical rendering of every cell (`canonical.py`) is computed where the data
+is; where it differs, `diff.py` narrows down by key range and names the first differing keys
+and columns. A key whose newest change silver quarantined is left out after the raw hop (its
+count is reported). `marts.py` compares the incremental models with a build from scratch.
 Real-time path: every record still in the Kinesis stream must be in exactly one of
 `realtime.events` or `realtime.dead_letter`, exactly once.
 
@@ -11,72 +16,227 @@ between stages, later hops legitimately lag.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from rich.table import Table as RichTable
+import psycopg
+import pyarrow as pa
+import yaml
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
 
-from services.lakehouse.design import SILVER_TABLES
 from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, kinesis_client, postgres_connect, s3_client
-from services.platform.settings import Settings
-from services.reconciliation.fingerprints import Fingerprint, fingerprint, of_iceberg, of_postgres, of_raw
+from services.platform.settings import DBT_PROJECT_DIR, Settings
+from services.reconciliation.checks import Check, ReconciliationError
+from services.reconciliation.diff import first_differences
+from services.reconciliation.raw_state import raw_files, raw_state
+from services.reconciliation.sides import ArrowSide, Column, Fingerprint, PostgresSide, Side, columns_of
 from services.replication.raw_zone import RawZone
 from services.streaming.reader import ShardReader
 
 SOURCE_SCHEMA = "shop"
 STAGING_SCHEMA = "staging"
+STAGING_MODELS = DBT_PROJECT_DIR / "models" / "staging" / "shop" / "_shop__models.yml"
+TABLES_AT_ONCE = 1  # within one table, Postgres and DuckDB already work side by side (see table_checks)
 
 
 @dataclass(frozen=True)
-class Check:
-    table: str
-    hop: str
-    got: Fingerprint
-    expected: Fingerprint
-    note: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.got == self.expected
+class SourceTable:
+    name: str
+    keys: list[str]
+    columns: list[Column]
 
 
-class ReconciliationError(RuntimeError):
-    def __init__(self, checks: list[Check]) -> None:
-        self.checks = checks
-        bad = [c for c in checks if not c.ok]
-        lines = [f"{len(bad)} of {len(checks)} reconciliation checks differ:"]
-        lines += [
-            f"- {c.table} at {c.hop}: {c.got.rows:,} rows (checksum {c.got.checksum:016x}), expected "
-            f"{c.expected.rows:,} (checksum {c.expected.checksum:016x}){' - ' + c.note if c.note else ''}"
-            for c in bad
+def published_tables(conn: psycopg.Connection, publication: str) -> list[SourceTable]:
+    """The publication's tables with a primary key, with every column the canonical form renders."""
+    tables = []
+    for (name,) in conn.execute(
+        # largest first: two run at once, and the largest last would run alone at the end
+        "SELECT tablename FROM pg_publication_tables WHERE pubname = %s AND schemaname = %s"
+        " ORDER BY pg_total_relation_size(format('%%I.%%I', schemaname, tablename)::regclass) DESC, 1",
+        (publication, SOURCE_SCHEMA),
+    ):
+        relation = f"{SOURCE_SCHEMA}.{name}"
+        keys = [
+            row[0]
+            for row in conn.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+                " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary"
+                " ORDER BY array_position(i.indkey, a.attnum)",
+                (relation,),
+            )
         ]
-        super().__init__("\n".join(lines))
+        columns = columns_of(conn, SOURCE_SCHEMA, name)
+        if keys:
+            tables.append(SourceTable(name, keys, columns))
+    return tables
 
 
-def batch_checks(settings: Settings) -> list[Check]:
+def staging_columns(table: SourceTable, staged: set[str]) -> list[Column]:
+    """The source columns dbt's staging view carries unchanged, under the names it gives them
+    (declared in the staging models' YAML: `meta.reconcile.renamed` and `.derived`)."""
+    models = yaml.safe_load(STAGING_MODELS.read_text())["models"]
+    model = next((m for m in models if m["name"] == f"stg_shop__{table.name}"), None)
+    if model is None:
+        return []
+    rules = model.get("config", {}).get("meta", {}).get("reconcile", {})
+    renamed = {source: staging for staging, source in rules.get("renamed", {}).items()}
+    derived = set(rules.get("derived", []))
+    columns = []
+    for c in table.columns:
+        name = renamed.get(c.source, c.source)
+        if name in staged and name not in derived:
+            columns.append(Column(c.source, name, c.kind))
+    return columns
+
+
+def _compare(table: SourceTable, hop: str, expected: Side, actual: Side, note: str = "") -> Check:
+    got, want = actual.fingerprint(), expected.fingerprint()
+    differences = [] if got == want else [d.describe(table.keys) for d in first_differences(expected, actual)]
+    return Check(table.name, hop, got, want, note, differences)
+
+
+def _iceberg_arrow(catalog: Catalog, identifier: str, columns: list[str] | None = None) -> pa.Table | None:
+    """The table's current rows (only `columns` of them, those it has, when named)."""
+    try:
+        table = catalog.load_table(identifier)
+    except NoSuchTableError:
+        return None
+    if columns is None:
+        return table.scan().to_arrow()
+    held = {f.name for f in table.schema().fields}
+    return table.scan(selected_fields=tuple(c for c in columns if c in held)).to_arrow()
+
+
+def _staged(conn: psycopg.Connection, schema: str, relation: str) -> set[str]:
+    return {
+        row[0]
+        for row in conn.execute(
+            "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0",
+            (schema, relation),
+        )
+    }
+
+
+def table_checks(settings: Settings, table: SourceTable, raw: RawZone, manifests: list) -> list[Check]:
+    """The four hops of one table against the source.
+
+    Postgres computes its sides' checksums (the source's on one connection, the warehouse's on
+    another) while DuckDB, in this process, computes the raw and silver hops': the two engines
+    overlap on the two cores, so one table at a time is as fast as two and holds half the memory.
+    """
     catalog = iceberg_catalog(settings)
-    raw = RawZone(s3_client(settings), settings.s3.raw_bucket, settings.postgres.source_db)
-    manifests = raw.manifests()
+    silver_ns, quarantine_ns = settings.lakehouse.silver_namespace, settings.lakehouse.quarantine_namespace
+    state = raw_state(
+        raw_files(raw, table.name, manifests), table.keys, _iceberg_arrow(catalog, f"{quarantine_ns}.{table.name}")
+    )
+    excluded = [tuple(row.values()) for row in state.quarantined.to_pylist()]
+    quarantined = f"{len(excluded):,} keys whose newest change sits in {quarantine_ns}.{table.name} left out"
+    note = quarantined if excluded else ""
+    as_text = [tuple(row.values()) for row in state.as_text.to_pylist()]
+    raw_note = f"{len(as_text):,} keys hold a value the raw zone keeps as text only (_unrepresentable)"
     checks = []
     with (
         postgres_connect(settings, settings.postgres.source_db, Role.REPLICATION) as source,
         postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT) as warehouse,
+        ThreadPoolExecutor(1, thread_name_prefix="reconcile-source") as source_queries,
+        ThreadPoolExecutor(1, thread_name_prefix="reconcile-warehouse") as warehouse_queries,
     ):
-        for table in SILVER_TABLES:
-            name, key = table.name, table.key
-            expected = of_postgres(source, SOURCE_SCHEMA, name, key)
-            silver = f"{settings.lakehouse.silver_namespace}.{name}"
-            quarantine = f"rows breaking a rule sit in {settings.lakehouse.quarantine_namespace}.{name}"
-            checks += [
-                Check(name, "raw", of_raw(raw, name, key, manifests), expected),
-                Check(name, "silver", of_iceberg(catalog, silver, key), expected, quarantine),
-                Check(name, "warehouse", of_postgres(warehouse, settings.warehouse.lake_schema, name, key), expected),
-                Check(name, "marts input", of_postgres(warehouse, STAGING_SCHEMA, f"stg_shop__{name}", key), expected),
-            ]
+        held = PostgresSide(source, SOURCE_SCHEMA, table.name, table.columns, table.keys, as_text)
+        kept = (
+            PostgresSide(source, SOURCE_SCHEMA, table.name, table.columns, table.keys, excluded) if excluded else held
+        )
+        lake = _postgres_or_empty(warehouse, settings.warehouse.lake_schema, table, table.columns, excluded)
+        view = f"stg_shop__{table.name}"
+        carried = staging_columns(table, _staged(warehouse, STAGING_SCHEMA, view))
+        staged: tuple[Side, Side] | None = None
+        if carried:
+            as_in_source = [Column(c.source, c.source, c.kind) for c in carried]
+            same_columns = as_in_source == [Column(c.source, c.source, c.kind) for c in table.columns]
+            expected = (  # the source's fingerprint of these columns is known already when they are all
+                kept
+                if same_columns
+                else PostgresSide(source, SOURCE_SCHEMA, table.name, as_in_source, table.keys, excluded)
+            )
+            staged = (expected, PostgresSide(warehouse, STAGING_SCHEMA, view, carried, table.keys, excluded))
+        ahead = {  # each side's whole-table checksum, computed once (PostgresSide keeps it) meanwhile
+            id(side): (source_queries if side.conn is source else warehouse_queries).submit(side.fingerprint)
+            for side in (held, kept, lake, *(staged or ()))
+            if isinstance(side, PostgresSide)
+        }
+
+        def compare(hop: str, expected: Side, actual: Side, hop_note: str) -> Check:
+            for side in (expected, actual):
+                if id(side) in ahead:
+                    ahead[id(side)].result()
+            return _compare(table, hop, expected, actual, hop_note)
+
+        raw_side = ArrowSide(state.rows, table.columns, table.keys, state.as_text) if state.rows.num_rows else None
+        checks.append(compare("raw", held, raw_side or _Empty(table), raw_note if as_text else ""))
+        if raw_side is not None:  # done with the raw rows before silver's are read: half the memory
+            raw_side.close()
+        state.rows = None
+        wanted = list(dict.fromkeys([*table.keys, *(c.name for c in table.columns)]))
+        silver = _iceberg_arrow(catalog, f"{silver_ns}.{table.name}", wanted)
+        silver_side = ArrowSide(silver, table.columns, table.keys, state.quarantined) if silver else _Empty(table)
+        del silver
+        checks.append(compare("silver", kept, silver_side, note))
+        if isinstance(silver_side, ArrowSide):
+            silver_side.close()
+        checks.append(compare("warehouse", kept, lake, note))
+        if staged:
+            checks.append(compare("marts input", *staged, note))
     return checks
+
+
+def _postgres_or_empty(
+    conn: psycopg.Connection, schema: str, table: SourceTable, columns: list[Column], excluded: list
+) -> Side:
+    if not _staged(conn, schema, table.name):
+        return _Empty(table)
+    return PostgresSide(conn, schema, table.name, columns, table.keys, excluded)
+
+
+class _Empty:
+    """A hop that does not hold the table at all."""
+
+    integer_key = True
+
+    def __init__(self, table: SourceTable) -> None:
+        self.columns, self.keys = table.columns, table.keys
+
+    def span(self) -> None:
+        return None
+
+    def fingerprint(self, where: object = None) -> Fingerprint:
+        return Fingerprint(0, 0)
+
+    def buckets(self, where: object, count: int) -> dict:
+        return {}
+
+    def row_hashes(self, where: object) -> dict:
+        return {}
+
+    def cells(self, keys: list) -> dict:
+        return {}
+
+
+def batch_checks(settings: Settings, tables: list[str] | None = None) -> list[Check]:
+    raw = RawZone(s3_client(settings), settings.s3.raw_bucket, settings.postgres.source_db)
+    manifests = raw.manifests()
+    with postgres_connect(settings, settings.postgres.source_db, Role.REPLICATION) as conn:
+        published = [
+            t for t in published_tables(conn, settings.replication.publication) if not tables or t.name in tables
+        ]
+    with ThreadPoolExecutor(TABLES_AT_ONCE, thread_name_prefix="reconcile") as pool:
+        done = pool.map(lambda t: table_checks(settings, t, raw, manifests), published)
+        return [check for checks in done for check in checks]
 
 
 def stream_checks(settings: Settings) -> list[Check]:
@@ -96,22 +256,24 @@ def stream_checks(settings: Settings) -> list[Check]:
 
 
 def _records(records: Iterable[tuple[str, str]]) -> Fingerprint:
-    """Kinesis records (shard, sequence number) as versions: duplicates count twice."""
-    keys = np.array([hash(r) & 0x7FFF_FFFF_FFFF_FFFF for r in records], dtype=np.int64)
-    return fingerprint(keys, np.zeros(len(keys), dtype=np.int64))
+    """Kinesis records (shard, sequence number) as a fingerprint: a stable hash each (the same in
+    every process, unlike Python's `hash`), summed; a duplicate counts twice."""
+    hashes = np.array(
+        [int.from_bytes(hashlib.blake2b(f"{s}/{n}".encode(), digest_size=8).digest()) for s, n in records],
+        dtype=np.uint64,
+    )
+    return Fingerprint(len(hashes), int(hashes.sum(dtype=np.uint64)) if len(hashes) else 0)
 
 
-def reconcile(settings: Settings, stream: bool = True) -> list[Check]:
-    """Every check; raises ReconciliationError listing the differing ones."""
-    checks = batch_checks(settings) + (stream_checks(settings) if stream else [])
+def reconcile(
+    settings: Settings, stream: bool = True, tables: list[str] | None = None, marts: bool = False
+) -> list[Check]:
+    """Every check (with `marts`, the incremental models against a build from scratch too);
+    raises ReconciliationError listing the differing ones."""
+    from services.reconciliation.marts import marts_checks  # imports dbt: only when asked
+
+    checks = batch_checks(settings, tables) + (stream_checks(settings) if stream else [])
+    checks += marts_checks(settings) if marts else []
     if not all(c.ok for c in checks):
         raise ReconciliationError(checks)
     return checks
-
-
-def as_table(checks: list[Check]) -> RichTable:
-    table = RichTable("table", "hop", "rows", "checksum", "expected rows", "status", title="Reconciliation")
-    for c in checks:
-        status = "[green]ok" if c.ok else "[red]DIFFERS"
-        table.add_row(c.table, c.hop, f"{c.got.rows:,}", f"{c.got.checksum:016x}", f"{c.expected.rows:,}", status)
-    return table

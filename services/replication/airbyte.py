@@ -31,7 +31,7 @@ from airbyte_api.utils import BackoffStrategy, RetryConfig
 
 from services.platform.clients import Role, postgres_connect
 from services.platform.settings import Settings
-from services.replication.native import ReplicationError
+from services.replication.errors import ReplicationError
 from services.source.tables import SCHEMA
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,15 @@ class AirbyteSyncResult:
     rows_synced: int
     bytes_synced: int
     seconds: float
+
+    @property
+    def rows(self) -> int:
+        return self.rows_synced
+
+    @property
+    def lag_seconds(self) -> None:
+        """Airbyte reports no commit times, so no lag (the native engine's result has one)."""
+        return None
 
     def summary(self) -> str:
         return (

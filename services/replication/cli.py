@@ -9,7 +9,9 @@ import typer
 
 from services.platform.logs import console
 from services.platform.settings import Settings
-from services.replication.native import NativeEngine, ReplicationError
+from services.replication import stage
+from services.replication.errors import ReplicationError
+from services.replication.native import ReplicationResult
 from services.replication.raw_zone import Manifest, format_lsn
 
 
@@ -35,41 +37,23 @@ def replicate(
 ) -> None:
     """Replicate the source database to s3://<raw bucket>/<database>/: a snapshot once, then every change."""
     settings: Settings = ctx.obj
-    if (engine_name or settings.replication.engine) == "airbyte":
-        _replicate_with_airbyte(settings, follow, resync)
-        return
-    if engine_name not in (None, "native"):
-        raise typer.BadParameter(f"unknown engine {engine_name!r}; choose native or airbyte", param_hint="--engine")
-    engine = NativeEngine(settings)
     try:
         if follow:
             stopping = []
             signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
             signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-            result = engine.follow(lambda: bool(stopping), _report)
+            result = stage.follow(settings, lambda: bool(stopping), _report, engine=engine_name)
         else:
             with console.status("replicating"):
-                result = engine.run_once(_report, resync=resync)
+                result = stage.replicate(settings, engine=engine_name, resync=resync, on_batch=_report)
     except ReplicationError as error:
         console.print(f"[red]replication stopped:[/] {error}")
         raise typer.Exit(1) from error
     lag = f"; lag {result.lag_seconds:.2f} s" if result.lag_seconds is not None else ""
-    console.print(f"replicated {result.summary()}{lag}" if result.batches else "nothing pending: raw is up to date")
-
-
-def _replicate_with_airbyte(settings: Settings, follow: bool, resync: bool) -> None:
-    """One sync job on an Airbyte server; Airbyte keeps its own schedule, so there is no --follow."""
-    if follow or resync:
-        raise typer.BadParameter("--follow and --resync belong to the native engine; Airbyte schedules its own syncs")
-    try:
-        with console.status("waiting for the Airbyte sync job"):
-            from services.replication.airbyte import AirbyteEngine  # airbyte-api: only for this engine
-
-            result = AirbyteEngine(settings).run_once()
-    except ReplicationError as error:
-        console.print(f"[red]Airbyte sync failed:[/] {error}")
-        raise typer.Exit(1) from error
-    console.print(f"airbyte: {result.summary()}")
+    if isinstance(result, ReplicationResult) and not result.batches:
+        console.print("nothing pending: raw is up to date")
+    else:
+        console.print(f"replicated {result.summary()}{lag}")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,9 @@
 1. **Snapshot.** The slot is created over a replication connection with an exported
    snapshot; every published table is copied inside that snapshot, so the snapshot holds
    exactly the changes before the slot's consistent point and the slot exactly those after.
+   A table that joins the publication later, or gains a column with a default (its existing
+   rows change with no change event), is copied the same way on its own: a temporary slot's
+   exported snapshot at point P, after the slot's changes up to P are written.
 2. **Changes.** Batches of whole transactions are peeked from the slot
    (`pg_logical_slot_peek_binary_changes`, pgoutput), written as Parquet, then committed by
    their manifest; only then is the slot advanced. The last manifest is the checkpoint: a
@@ -31,6 +34,7 @@ import adbc_driver_manager
 import numpy as np
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import HTTPClientError
@@ -39,18 +43,21 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from services.platform.clients import Role, postgres_arrow_connect, postgres_connect, s3_client
 from services.platform.settings import Settings
+from services.replication.errors import ReplicationError
 from services.replication.pgoutput import UNCHANGED, Begin, Change, Commit, Relation, Truncate, decode
 from services.replication.raw_zone import (
     META_FIELDS,
     Manifest,
     RawZone,
     TableFiles,
+    TableSchema,
     batch_id,
     format_lsn,
     now_utc,
     parse_lsn,
 )
-from services.replication.types import ColumnType, TextValues, check_supported
+from services.replication.slot_wait import create_logical_slot
+from services.replication.types import NOT_FINITE, ColumnType, TextValues, Unrepresentable, check_supported
 
 log = logging.getLogger(__name__)
 SNAPSHOT_WORKERS = 2  # tables copied at once, each on its own connection in the exported snapshot
@@ -65,15 +72,18 @@ SNAPSHOT_NAME = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")  # what pg_export_s
 Progress = Callable[[Manifest], None]
 
 
-class ReplicationError(RuntimeError):
-    pass
-
-
 @dataclass(frozen=True)
 class SourceTable:
     schema: str
     name: str
     columns: tuple[ColumnType, ...]
+    key: tuple[str, ...] = ()  # the primary key's columns (none: REPLICA IDENTITY FULL without one)
+    column_ids: tuple[tuple[str, int], ...] = ()  # (name, attnum)
+    defaulted: frozenset[str] = frozenset()  # columns whose existing rows got a default when added
+
+    @property
+    def described(self) -> TableSchema:
+        return TableSchema(list(self.key), dict(self.column_ids))
 
 
 @dataclass
@@ -110,6 +120,7 @@ class NativeEngine:
         self.publication = settings.replication.publication
         self.raw = RawZone(s3_client(settings), settings.s3.raw_bucket, source=self.database)
         self.step = step
+        self.schemas: dict[str, TableSchema] = {}  # every published table, as this run found them
 
     def _connect(self, **kwargs: object) -> psycopg.Connection:
         conn = postgres_connect(self.settings, self.database, Role.REPLICATION, **kwargs)
@@ -151,6 +162,7 @@ class NativeEngine:
         latest, has_snapshot = self.raw.checkpoint()
         with self._connect(autocommit=True) as conn:
             tables = self._published_tables(conn)
+            self.schemas = {t.name: t.described for t in tables}
             if resync or not has_snapshot or latest is None:
                 latest = self._snapshot(conn, tables)
                 result.batches.append(latest)
@@ -158,6 +170,12 @@ class NativeEngine:
             checkpoint = latest.end_lsn
             self._advance(conn, checkpoint)
             values = TextValues(conn)
+            if stale := _stale(tables, latest):
+                for batch in self._snapshot_tables(conn, stale, checkpoint, values):
+                    result.batches.append(batch)
+                    report(batch)
+                    checkpoint = batch.end_lsn
+                self._advance(conn, checkpoint)
             while True:
                 if batch := self._next_batch(conn, checkpoint, values):
                     result.batches.append(batch)
@@ -195,16 +213,26 @@ class NativeEngine:
                     f"table {schema}.{name} has no primary key, so its updates and deletes cannot be identified; "
                     f"add a primary key or run ALTER TABLE {schema}.{name} REPLICA IDENTITY FULL"
                 )
-            columns = tuple(
-                ColumnType(*row)
+            described = conn.execute(
+                "SELECT attname, atttypid::int, atttypmod, format_type(atttypid, atttypmod), attnum,"
+                " atthasdef OR atthasmissing FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                (f"{schema}.{name}",),
+            ).fetchall()
+            columns = tuple(ColumnType(*row[:4]) for row in described)
+            check_supported(f"{schema}.{name}", list(columns))
+            key = tuple(
+                row[0]
                 for row in conn.execute(
-                    "SELECT attname, atttypid::int, atttypmod, format_type(atttypid, atttypmod) FROM pg_attribute"
-                    " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+                    " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary"
+                    " ORDER BY array_position(i.indkey, a.attnum)",
                     (f"{schema}.{name}",),
                 )
             )
-            check_supported(f"{schema}.{name}", list(columns))
-            tables.append(SourceTable(schema, name, columns))
+            ids = tuple((row[0], row[4]) for row in described)
+            defaulted = frozenset(row[0] for row in described if row[5])
+            tables.append(SourceTable(schema, name, columns, key, ids, defaulted))
         return tables
 
     def _slot_exists(self, conn: psycopg.Connection) -> bool:
@@ -232,21 +260,54 @@ class NativeEngine:
             log.warning("dropping slot %s to take a new snapshot", self.slot)
             conn.execute("SELECT pg_drop_replication_slot(%s)", (self.slot,))
         with self._connect(replication=True, autocommit=True) as walsender:
-            _, point, snapshot_name, _ = walsender.execute(
-                sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')").format(
-                    sql.Identifier(self.slot)
-                )
-            ).fetchone()
-            lsn, taken_at = parse_lsn(point), now_utc()
-            manifest = Manifest(batch_id(lsn, "snapshot"), "snapshot", self.database, lsn, lsn, taken_at.isoformat())
-            with ThreadPoolExecutor(SNAPSHOT_WORKERS, thread_name_prefix="snapshot") as pool:
-                copies = [
-                    (table, pool.submit(self._copy_in_snapshot, snapshot_name, table, manifest, taken_at))
-                    for table in _largest_first(conn, tables)
-                ]
-                for table, copy in copies:
-                    manifest.tables[table.name] = copy.result()
-                    log.info("snapshot of %s.%s: %s rows", table.schema, table.name, manifest.tables[table.name].rows)
+            lsn, snapshot_name = self._exported_snapshot(walsender, self.slot, temporary=False)
+            return self._copy_tables(conn, tables, lsn, snapshot_name)
+
+    def _snapshot_tables(
+        self, conn: psycopg.Connection, tables: list[SourceTable], checkpoint: int, values: TextValues
+    ) -> list[Manifest]:
+        """Copy some tables anew, exactly where the slot's stream stands: a temporary slot's
+        exported snapshot at P, then the slot's changes committed before P, then the copies."""
+        for table in tables:
+            log.info(
+                "copying %s.%s anew: it joined the publication or gained a column with a default",
+                table.schema,
+                table.name,
+            )
+        written = []
+        with self._connect(replication=True, autocommit=True) as walsender:
+            point, snapshot_name = self._exported_snapshot(walsender, f"{self.slot}_tables", temporary=True)
+            while batch := self._next_batch(conn, checkpoint, values, before=point):
+                written.append(batch)
+                checkpoint = batch.end_lsn
+                self._advance(conn, checkpoint)
+            written.append(self._copy_tables(conn, tables, point, snapshot_name))
+        return written
+
+    def _exported_snapshot(self, walsender: psycopg.Connection, slot: str, temporary: bool) -> tuple[int, str]:
+        """Create a logical slot exporting its snapshot: (its consistent point, the snapshot's name).
+        The snapshot lives while `walsender` stays open and idle."""
+        point, snapshot_name = create_logical_slot(
+            walsender,
+            slot,
+            temporary,
+            self.settings.replication.slot_wait_seconds,
+            lambda: self._connect(autocommit=True),
+        )
+        return parse_lsn(point), snapshot_name
+
+    def _copy_tables(self, conn: psycopg.Connection, tables: list[SourceTable], lsn: int, snapshot: str) -> Manifest:
+        taken_at = now_utc()
+        manifest = Manifest(batch_id(lsn, "snapshot"), "snapshot", self.database, lsn, lsn, taken_at.isoformat())
+        manifest.schemas = dict(self.schemas)
+        with ThreadPoolExecutor(SNAPSHOT_WORKERS, thread_name_prefix="snapshot") as pool:
+            copies = [
+                (table, pool.submit(self._copy_in_snapshot, snapshot, table, manifest, taken_at))
+                for table in _largest_first(conn, tables)
+            ]
+            for table, copy in copies:
+                manifest.tables[table.name] = copy.result()
+                log.info("snapshot of %s.%s: %s rows", table.schema, table.name, manifest.tables[table.name].rows)
         self.step("snapshot_files")
         manifest.created_at = now_utc().isoformat()  # the moment the batch becomes visible
         self.raw.commit(manifest)
@@ -262,10 +323,9 @@ class NativeEngine:
         """
         if not SNAPSHOT_NAME.fullmatch(snapshot):
             raise ReplicationError(f"unexpected exported snapshot name {snapshot!r}")
-        columns = sql.SQL(", ").join(
-            sql.SQL("{}::text").format(sql.Identifier(c.name)) if c.read_as_text else sql.Identifier(c.name)
-            for c in table.columns
-        )
+        selects = [c.snapshot_sql(sql.Identifier(c.name).as_string()) for c in table.columns]
+        texts = [text for _, text in selects if text]  # after the values: a column's text where its type cannot hold it
+        columns = sql.SQL(", ").join(sql.SQL(value) for value, _ in selects + [(t, None) for t in texts])
         query = sql.SQL("SELECT {} FROM {}").format(columns, sql.Identifier(table.schema, table.name))
         with self._connect() as conn, postgres_arrow_connect(self.settings, self.database, Role.REPLICATION) as reader:
             values = TextValues(conn)
@@ -286,9 +346,15 @@ class NativeEngine:
         with tempfile.TemporaryDirectory() as scratch:
             parquet_path = Path(scratch) / "table.parquet"
             with pq.ParquetWriter(parquet_path, schema, compression="zstd") as writer:
+                guarded = [c.name for c in table.columns if c.snapshot_sql("x")[1]]
                 for batch in batches:
                     count = batch.num_rows
-                    arrays = [_as_raw(c, batch.column(i), values) for i, c in enumerate(table.columns)]
+                    found: dict[int, list[tuple[str, str]]] = {}
+                    arrays = [_as_raw(c, batch.column(i), values, found) for i, c in enumerate(table.columns)]
+                    for j, name in enumerate(guarded):
+                        texts = batch.column(len(table.columns) + j)
+                        for row in np.flatnonzero(texts.is_valid().to_numpy(zero_copy_only=False)):
+                            found.setdefault(int(row), []).append((name, texts[int(row)].as_py()))
                     arrays += [
                         pa.repeat(pa.scalar("snapshot"), count),
                         pa.repeat(pa.scalar(manifest.first_lsn, pa.int64()), count),
@@ -296,6 +362,8 @@ class NativeEngine:
                         pa.repeat(pa.scalar(at, META_FIELDS[3].type), count),
                         pa.repeat(pa.scalar(at, META_FIELDS[4].type), count),
                         pa.repeat(pa.scalar(manifest.batch_id), count),
+                        pa.nulls(count, META_FIELDS[6].type),
+                        _unrepresentable(found, count),
                     ]
                     writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
                     rows += count
@@ -304,11 +372,19 @@ class NativeEngine:
 
     # -- the changes ----------------------------------------------------------------------------
 
-    def _next_batch(self, conn: psycopg.Connection, checkpoint: int, values: TextValues) -> Manifest | None:
+    def _next_batch(
+        self, conn: psycopg.Connection, checkpoint: int, values: TextValues, before: int | None = None
+    ) -> Manifest | None:
+        """The next batch of whole transactions after `checkpoint` (those committed before `before`)."""
         messages = conn.execute(
-            "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, %s,"
+            "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s,"
             " 'proto_version', '1', 'publication_names', %s)",
-            (self.slot, self.settings.replication.batch_changes, self.publication),
+            (
+                self.slot,
+                None if before is None else format_lsn(before),
+                self.settings.replication.batch_changes,
+                self.publication,
+            ),
         ).fetchall()
         relations: dict[int, Relation] = {}
         grouped: dict[tuple[str, tuple[ColumnType, ...]], list[tuple]] = {}
@@ -327,9 +403,9 @@ class NativeEngine:
                 first, end = first or message.commit_lsn, message.end_lsn
                 first_at, last_at = first_at or message.commit_time, message.commit_time
                 for change in pending:
-                    for table, columns, row in _rows_of(change, relations, values):
+                    for table, columns, row, unchanged, odd in _rows_of(change, relations, values):
                         grouped.setdefault((table, columns), []).append(
-                            (*row, message.commit_lsn, seq, message.commit_time)
+                            (*row, message.commit_lsn, seq, message.commit_time, unchanged, odd)
                         )
                         seq += 1
         if end is None:
@@ -345,6 +421,7 @@ class NativeEngine:
             first_at.isoformat(),
             last_at.isoformat(),
         )
+        manifest.schemas = dict(self.schemas)
         for part, ((table, columns), rows) in enumerate(sorted(grouped.items(), key=lambda item: item[0][0])):
             files = manifest.tables.setdefault(table, TableFiles())
             data = _arrow_rows(columns, rows, manifest.batch_id, ingested)
@@ -354,6 +431,8 @@ class NativeEngine:
             files.rows += len(rows)
             for op in data["_op"].to_pylist():
                 files.ops[op] = files.ops.get(op, 0) + 1
+            unchanged = {name for row in rows for name in row[-2] or ()}
+            files.unchanged = sorted(unchanged.union(files.unchanged))
         self.step("batch_files")
         manifest.created_at = now_utc().isoformat()  # the moment the batch becomes visible
         self.raw.commit(manifest)
@@ -361,12 +440,49 @@ class NativeEngine:
         return manifest
 
 
-def _as_raw(column: ColumnType, values: pa.Array, text: TextValues) -> pa.Array:
-    """A snapshot column as the raw zone stores it (see `types.py`); a value that does not fit
-    (say numeric 'NaN' in a decimal column) stops the copy with Arrow's message."""
+def _as_raw(column: ColumnType, values: pa.Array, text: TextValues, found: dict[int, list]) -> pa.Array:
+    """A snapshot column as the raw zone stores it (see `types.py`); a value its raw type cannot
+    hold (NaN in a numeric(p, s), an array of two dimensions) is NULL, and its text in `found`."""
     if column.is_array:
-        return pa.array([text.convert(column, v) for v in values.to_pylist()], column.arrow)
-    return values if values.type == column.arrow else values.cast(column.arrow)
+        converted = []
+        for row, value in enumerate(values.to_pylist()):
+            try:
+                converted.append(text.convert(column, value))
+            except Unrepresentable as odd:
+                found.setdefault(row, []).append((column.name, odd.text))
+                converted.append(None)
+        return pa.array(converted, column.arrow)
+    if values.type == column.arrow:
+        return values
+    if pa.types.is_decimal(column.arrow):
+        odd = pc.is_in(values, pa.array(NOT_FINITE))
+        for row in np.flatnonzero(odd.to_numpy(zero_copy_only=False)):
+            found.setdefault(int(row), []).append((column.name, values[int(row)].as_py()))
+        values = pc.if_else(odd, pa.scalar(None, values.type), values)
+    return values.cast(column.arrow)
+
+
+def _unrepresentable(found: dict[int, list[tuple[str, str]]], count: int) -> pa.Array:
+    """The `_unrepresentable` column of a batch: NULL for every row but those with such values."""
+    field_type = META_FIELDS[7].type
+    if not found:
+        return pa.nulls(count, field_type)
+    return pa.array([found.get(row) for row in range(count)], field_type)
+
+
+def _stale(tables: list[SourceTable], latest: Manifest) -> list[SourceTable]:
+    """Tables the raw zone must copy anew: those not published at the last run, and those that
+    gained a column with a default since (a manifest without schemas, from an older release,
+    says nothing)."""
+    if not latest.schemas:
+        return []
+    stale = []
+    for table in tables:
+        known = latest.schemas.get(table.name)
+        added = {name for name, attnum in table.column_ids if known is None or known.columns.get(name) != attnum}
+        if known is None or added & table.defaulted:
+            stale.append(table)
+    return stale
 
 
 def _largest_first(conn: psycopg.Connection, tables: list[SourceTable]) -> list[SourceTable]:
@@ -381,26 +497,49 @@ def _largest_first(conn: psycopg.Connection, tables: list[SourceTable]) -> list[
 
 
 def _rows_of(change: Change | Truncate, relations: dict[int, Relation], values: TextValues):
-    """(table, columns, (op, *values)) for each raw row a change becomes."""
+    """(table, columns, (op, *values), unchanged column names or None, unrepresentable values
+    as (column, text) pairs or None) for each raw row a change becomes."""
     if isinstance(change, Truncate):
         for oid in change.relation_oids:
             relation = relations[oid]
             columns = _column_types(relation)
-            yield relation.table, columns, ("truncate", *([None] * len(columns)))
+            yield relation.table, columns, ("truncate", *([None] * len(columns))), None, None
         return
     relation = relations[change.relation_oid]
     columns = _column_types(relation)
 
-    def typed(row: tuple) -> tuple:
-        return tuple(values.convert(c, None if v is UNCHANGED else v) for c, v in zip(columns, row, strict=True))
+    def typed(op: str, row: tuple) -> tuple[tuple, list[tuple[str, str]] | None]:
+        converted, odd = [op], []
+        for column, value in zip(columns, row, strict=True):
+            try:
+                converted.append(values.convert(column, None if value is UNCHANGED else value))
+            except Unrepresentable as text:
+                odd.append((column.name, text.text))
+                converted.append(None)
+        return tuple(converted), odd or None
 
-    if change.op == "update" and change.old is not None:  # the key changed: the old row is gone
-        yield relation.table, columns, ("delete", *typed(change.old))
-        yield relation.table, columns, ("insert", *typed(change.new))
-    elif change.op == "delete":
-        yield relation.table, columns, ("delete", *typed(change.old))
+    if change.op == "delete":
+        yield relation.table, columns, *typed("delete", change.old), None
+        return
+    new = change.new
+    if change.old_is_whole_row:  # REPLICA IDENTITY FULL: the old row holds the values an update left untouched
+        new = tuple(old if value is UNCHANGED else value for old, value in zip(change.old, new, strict=True))
+    unchanged = [c.name for c, value in zip(columns, new, strict=True) if value is UNCHANGED] or None
+    if change.op == "update" and change.old is not None and _key(relation, change.old) != _key(relation, new):
+        # the key changed: the old row is gone, and the new one keeps the old one's untouched values
+        row, _ = typed("delete", change.old)
+        yield relation.table, columns, row, None, None
+        row, odd = typed("insert", new)
+        yield relation.table, columns, row, unchanged, odd
     else:
-        yield relation.table, columns, (change.op, *typed(change.new))
+        row, odd = typed(change.op, new)
+        yield relation.table, columns, row, unchanged, odd
+
+
+def _key(relation: Relation, row: tuple) -> tuple:
+    """The replica identity's columns of a row (every column under REPLICA IDENTITY FULL)."""
+    keyed = [value for column, value in zip(relation.columns, row, strict=True) if column.is_key]
+    return tuple(keyed) if keyed else row
 
 
 def _column_types(relation: Relation) -> tuple[ColumnType, ...]:
@@ -417,6 +556,8 @@ def _arrow_rows(columns: tuple[ColumnType, ...], rows: list[tuple], batch: str, 
         [r[width + 3] for r in rows],
         [ingested] * len(rows),
         [batch] * len(rows),
+        [r[width + 4] for r in rows],
+        [r[width + 5] for r in rows],
     ]
     for field_, values in zip(META_FIELDS, meta, strict=True):
         data[field_.name] = pa.array(values, field_.type)

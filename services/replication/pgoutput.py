@@ -58,6 +58,7 @@ class Change:
     relation_oid: int
     new: Tuple | None  # the row after an insert or update
     old: Tuple | None  # the key (or whole row) before an update or delete, when sent
+    old_is_whole_row: bool = False  # `old` is the whole row (REPLICA IDENTITY FULL), not just the key
 
 
 @dataclass(frozen=True)
@@ -134,16 +135,17 @@ def decode(data: bytes) -> Message:
         return Change("insert", oid, reader.tuple_data(), None)
     if kind == b"U":
         (oid,) = reader.take("!I")
-        old = None
-        if data[reader.pos : reader.pos + 1] in (b"K", b"O"):
+        old, whole = None, False
+        if (old_kind := data[reader.pos : reader.pos + 1]) in (b"K", b"O"):
             reader.pos += 1
-            old = reader.tuple_data()
+            old, whole = reader.tuple_data(), old_kind == b"O"
         reader.pos += 1  # 'N'
-        return Change("update", oid, reader.tuple_data(), old)
+        return Change("update", oid, reader.tuple_data(), old, whole)
     if kind == b"D":
         (oid,) = reader.take("!I")
+        whole = data[reader.pos : reader.pos + 1] == b"O"
         reader.pos += 1  # 'K' or 'O'
-        return Change("delete", oid, None, reader.tuple_data())
+        return Change("delete", oid, None, reader.tuple_data(), whole)
     if kind == b"T":
         count, _options = reader.take("!IB")
         return Truncate(tuple(reader.take(f"!{count}I")))

@@ -12,10 +12,23 @@ and the last manifest's `end_lsn` is how far replication got: progress lives wit
 
 Every row carries `_op` (snapshot, insert, update, delete), `_lsn` (the commit LSN of its
 transaction; the consistent point for snapshot rows), `_seq` (its order within the batch),
-`_commit_ts`, `_ingested_at` and `_batch_id`. A delete carries the key columns only; a
-truncate row has no column values. A snapshot batch is each table's whole content as of
-its LSN: a reader applies the newest snapshot, then the change batches after it, in
-(`_lsn`, `_seq`) order. A later snapshot (after `sandbox replicate --resync`) starts over.
+`_commit_ts`, `_ingested_at`, `_batch_id` and `_unchanged`. A delete carries the key columns
+only; a truncate row has no column values. A snapshot batch is the whole content of the tables it
+holds as of its LSN (every published table at the first run and after `sandbox replicate
+--resync`; only some when a table joins the publication or gains a column with a default,
+whose existing rows change without change events): a reader of a table applies the newest
+snapshot that holds it, then the change batches after it, in (`_lsn`, `_seq`) order.
+Each manifest also records every published table's primary key and column ids (`schemas`).
+
+`_unchanged` names the columns whose value the row does not carry (null otherwise): Postgres
+does not resend a large (TOASTed) value an update left untouched, so such a column is null in
+the row but its value is the key's previous one, never NULL. A key change is a delete of the
+old key followed, at the next `_seq`, by an insert of the new key; that insert's `_unchanged`
+columns hold the old key's values.
+
+`_unrepresentable` maps a column to the text of a value the source holds but the column's raw
+type cannot hold exactly (a timestamp of year 10000, NaN in a numeric(p, s): see `types.py`);
+the column is NULL in the row. Silver quarantines such rows.
 """
 
 from __future__ import annotations
@@ -40,6 +53,8 @@ META_FIELDS = (
     pa.field("_commit_ts", pa.timestamp("us", tz="UTC"), nullable=False),
     pa.field("_ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
     pa.field("_batch_id", pa.string(), nullable=False),
+    pa.field("_unchanged", pa.list_(pa.string())),
+    pa.field("_unrepresentable", pa.map_(pa.string(), pa.string())),
 )
 META_COLUMNS = tuple(f.name for f in META_FIELDS)
 
@@ -60,6 +75,16 @@ class TableFiles:
     rows: int = 0
     ops: dict[str, int] = field(default_factory=dict)
     bytes: int = 0
+    unchanged: list[str] = field(default_factory=list)  # columns some row of the batch leaves unchanged
+
+
+@dataclass
+class TableSchema:
+    """A source table's primary key and its columns' ids (attnum): a column dropped and added
+    again under the same name has a new id."""
+
+    key: list[str] = field(default_factory=list)
+    columns: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,6 +98,8 @@ class Manifest:
     first_commit_at: str | None = None  # commit times of the batch's oldest and newest change
     last_commit_at: str | None = None
     tables: dict[str, TableFiles] = field(default_factory=dict)
+    # every published table as the run that wrote the batch found it: primary key and column ids
+    schemas: dict[str, TableSchema] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -99,6 +126,7 @@ class Manifest:
         record = json.loads(text)
         record.pop("first_lsn_text"), record.pop("end_lsn_text")
         record["tables"] = {name: TableFiles(**files) for name, files in record["tables"].items()}
+        record["schemas"] = {name: TableSchema(**schema) for name, schema in record.get("schemas", {}).items()}
         return cls(**record)
 
 
@@ -173,4 +201,4 @@ class RawZone:
             for key in manifest.tables.get(table, TableFiles()).files:
                 body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
                 parts.append(pq.read_table(io.BytesIO(body), columns=columns))
-        return pa.concat_tables(parts, promote_options="default") if parts else None
+        return pa.concat_tables(parts, promote_options="permissive") if parts else None  # widened types too

@@ -20,6 +20,12 @@ values come through ADBC (Postgres' binary COPY decoded into Arrow in C), with n
 json, uuid and arrays read as text; change-capture values come as pgoutput text. Text
 is parsed by Arrow's casts (numeric) or psycopg's own loaders (arrays), as in the changes,
 so both paths agree.
+
+Some values the source accepts have no exact form in these types: timestamps and dates
+outside years 1-9999 (BC, year 10000 and later, +/-infinity), NaN and infinity in a
+numeric(p, s), the time 24:00:00, arrays of more than one dimension. Such a value is never
+approximated: the row carries NULL there and names the column, with the value's text, in
+`_unrepresentable` (silver quarantines the row as `unrepresentable_value`).
 """
 
 from __future__ import annotations
@@ -31,39 +37,28 @@ import pyarrow as pa
 from psycopg.adapt import Transformer
 from psycopg.pq import Format
 
-_SCALARS: dict[int, pa.DataType] = {
-    21: pa.int16(), 23: pa.int32(), 20: pa.int64(),
-    700: pa.float32(), 701: pa.float64(),
-    16: pa.bool_(),
-    25: pa.string(), 1043: pa.string(), 1042: pa.string(), 19: pa.string(),
-    1184: pa.timestamp("us", tz="UTC"), 1114: pa.timestamp("us"),
-    1082: pa.date32(), 1083: pa.time64("us"),
-    114: pa.string(), 3802: pa.string(), 2950: pa.string(),
-    17: pa.binary(),
-}  # fmt: skip
-NUMERIC, JSON_TYPES, UUID = 1700, (114, 3802), 2950
-# array type oid -> element type oid
-_ARRAYS: dict[int, int] = {
-    1005: 21,
-    1007: 23,
-    1016: 20,
-    1021: 700,
-    1022: 701,
-    1231: 1700,
-    1000: 16,
-    1009: 25,
-    1015: 1043,
-    1014: 1042,
-    1185: 1184,
-    1115: 1114,
-    1182: 1082,
-    2951: 2950,
-}
+from services.platform.type_maps import JSON_TYPES, NUMERIC, POSTGRES_ARRAYS, UUID, UnsupportedTypeError, arrow_type
+
 _KEPT_AS_TEXT = (*JSON_TYPES, UUID)  # stored as Postgres prints them
 
 
-class UnsupportedTypeError(TypeError):
-    pass
+class Unrepresentable(ValueError):
+    """A source value with no exact form in its column's raw type; carries the value's text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+TIMESTAMPS, DATE, TIME = (1184, 1114), 1082, 1083
+NOT_FINITE = ("NaN", "Infinity", "-Infinity")
+# Inclusive-exclusive bounds of what the raw zone holds exactly (Python's and Arrow's shared range).
+_BOUNDS = {
+    1184: ("'0001-01-01 00:00:00+00'::timestamptz", "'10000-01-01 00:00:00+00'::timestamptz"),
+    1114: ("'0001-01-01 00:00:00'::timestamp", "'10000-01-01 00:00:00'::timestamp"),
+    1082: ("'0001-01-01'::date", "'10000-01-01'::date"),
+    1083: ("'00:00'::time", "'24:00'::time"),
+}
 
 
 @dataclass(frozen=True)
@@ -77,30 +72,25 @@ class ColumnType:
 
     @property
     def arrow(self) -> pa.DataType:
-        if self.type_oid in _ARRAYS:
-            return pa.list_(_scalar(_ARRAYS[self.type_oid], self.type_modifier))
-        return _scalar(self.type_oid, self.type_modifier)
+        return arrow_type(self.type_oid, self.type_modifier)
 
     @property
     def is_array(self) -> bool:
-        return self.type_oid in _ARRAYS
+        return self.type_oid in POSTGRES_ARRAYS
+
+    def snapshot_sql(self, quoted: str) -> tuple[str, str | None]:
+        """The snapshot's select of this column, and of its text where the raw type cannot hold it."""
+        if self.type_oid not in _BOUNDS:
+            return (f"{quoted}::text" if self.read_as_text else quoted), None
+        low, high = _BOUNDS[self.type_oid]
+        fits = f"({quoted} >= {low} AND {quoted} < {high})"
+        return f"CASE WHEN {fits} THEN {quoted} END", f"CASE WHEN NOT {fits} THEN {quoted}::text END"
 
     @property
     def read_as_text(self) -> bool:
         """Read as text in the snapshot: the Arrow reader gives these in a form of its own
         (numeric as an opaque extension, uuid as bytes, arrays' elements likewise)."""
         return self.type_oid in (*_KEPT_AS_TEXT, NUMERIC) or self.is_array
-
-
-def _scalar(oid: int, modifier: int) -> pa.DataType:
-    if oid == NUMERIC:
-        if modifier < 4:  # numeric without precision: any size, so keep the exact text
-            return pa.string()
-        precision, scale = ((modifier - 4) >> 16) & 0xFFFF, (modifier - 4) & 0xFFFF
-        return pa.decimal128(precision, scale)
-    if oid not in _SCALARS:
-        raise UnsupportedTypeError(oid)
-    return _SCALARS[oid]
 
 
 def check_supported(table: str, columns: list[ColumnType]) -> None:
@@ -122,12 +112,23 @@ class TextValues:
         self._transformer = Transformer(conn)
 
     def convert(self, column: ColumnType, text: str | None) -> object:
+        """The value of `text`; raises Unrepresentable where the raw type has no exact form of it."""
         if text is None:
             return None
         if column.type_oid in _KEPT_AS_TEXT or (column.type_oid == NUMERIC and column.type_modifier < 4):
             return text
+        if column.type_oid == NUMERIC and text in NOT_FINITE:
+            raise Unrepresentable(text)
         loader = self._transformer.get_loader(column.type_oid, Format.TEXT)
-        value = loader.load(text.encode())
-        if column.type_oid == 2951:  # uuid[]: canonical text, like uuid
-            return [None if v is None else str(v) for v in value]
+        try:
+            value = loader.load(text.encode())
+        except (psycopg.DataError, OverflowError, ValueError):  # years outside 1-9999, infinity, 24:00
+            raise Unrepresentable(text) from None
+        if column.is_array:
+            if any(isinstance(v, list) for v in value):
+                raise Unrepresentable(text)  # more than one dimension
+            if POSTGRES_ARRAYS[column.type_oid] == NUMERIC and any(v is not None and not v.is_finite() for v in value):
+                raise Unrepresentable(text)  # NaN or infinity in a numeric array
+            if column.type_oid == 2951:  # uuid[]: canonical text, like uuid
+                return [None if v is None else str(v) for v in value]
         return value

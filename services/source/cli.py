@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.platform.clients import Role, postgres_connect
 from services.platform.logs import console
 from services.platform.settings import Settings
-from services.source.generator import GENERATED_DIR, default_output, generate_dataset, write_csvs
-from services.source.loader import LoadError, load_folder
-from services.source.schema import apply_migrations
+from services.source import stage
+from services.source.generator import GENERATED_DIR, default_as_of, default_output, generate_dataset, write_csvs
+from services.source.loader import LoadError
 from services.source.tables import TABLES
-from services.source.tick import tick as run_tick
 
 
 def _table_progress() -> Progress:
@@ -31,17 +30,26 @@ def _rows(counts: dict[str, int]) -> str:
 
 def generate(
     orders: Annotated[int, typer.Option(help="How many orders; customers and products scale with it.")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Same seed and orders give byte-identical CSVs.")] = 42,
+    seed: Annotated[int, typer.Option(help="Same seed, orders and --as-of give byte-identical CSVs.")] = 42,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="The day the history ends (the year before it, UTC); with --seed and --orders it fixes "
+            "every byte [default: today]",
+        ),
+    ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Folder for the CSVs [default: seeds/generated/orders-N-seed-S]")
+        Path | None, typer.Option(help="Folder for the CSVs [default: seeds/generated/orders-N-seed-S-as-of-D]")
     ] = None,
 ) -> None:
     """Generate synthetic shop data as CSV (customers, addresses, products, orders, items, payments)."""
-    folder = out or default_output(orders, seed)
+    day = as_of.date() if as_of else default_as_of()
+    folder = out or default_output(orders, seed, day)
     started = time.monotonic()
     with _table_progress() as progress:
         task = progress.add_task("generating", total=len(TABLES))
-        dataset = generate_dataset(orders, seed, lambda table, rows: progress.advance(task))
+        dataset = generate_dataset(orders, seed, lambda table, rows: progress.advance(task), as_of=day)
         progress.update(task, description="writing")
         counts = write_csvs(dataset, folder)
     console.print(f"generated {_rows(counts)} in {time.monotonic() - started:.1f} s -> {folder}")
@@ -60,15 +68,13 @@ def load(
         if not candidates:
             raise typer.BadParameter("no generated data under seeds/generated; run `sandbox generate` first")
         folder = candidates[-1]
-    with postgres_connect(settings, settings.postgres.source_db, Role.APP) as conn:
-        apply_migrations(conn)
-        try:
-            with _table_progress() as progress:
-                task = progress.add_task("loading", total=len(TABLES))
-                result = load_folder(conn, folder, lambda table, rows: progress.advance(task))
-        except LoadError as error:
-            console.print(f"[red]load failed, nothing was changed:[/] {error}")
-            raise typer.Exit(1) from error
+    try:
+        with _table_progress() as progress:
+            task = progress.add_task("loading", total=len(TABLES))
+            result = stage.load(settings, folder, lambda table, rows: progress.advance(task))
+    except LoadError as error:
+        console.print(f"[red]load failed, nothing was changed:[/] {error}")
+        raise typer.Exit(1) from error
     if result.skipped:
         console.print(f"{folder} was loaded before ({_rows(result.rows)}); nothing to do")
     else:
@@ -82,13 +88,18 @@ def tick(
     drift: Annotated[
         bool, typer.Option(help="Also apply the next schema release (adds customers.loyalty_tier).")
     ] = False,
+    chaos: Annotated[
+        bool,
+        typer.Option(
+            help="Instead, make every change shape the source accepts (lone child deletes, key changes, large "
+            "and extreme values, every Unicode class, a truncate, schema drift): see services/source/chaos.py."
+        ),
+    ] = False,
 ) -> None:
     """Apply one tick of live changes: inserts, updates and hard deletes (the 2-hourly job)."""
     settings: Settings = ctx.obj
-    with postgres_connect(settings, settings.postgres.source_db, Role.APP) as conn:
-        apply_migrations(conn)
-        with console.status("applying tick"):
-            result = run_tick(conn, orders=orders, seed=seed, drift=drift)
+    with console.status("applying tick"):
+        result = stage.tick(settings, orders=orders, seed=seed, drift=drift, chaos=chaos)
     if result.drift_applied:
         console.print(f"schema drift applied: {', '.join(result.drift_applied)}")
     console.print(f"tick in {result.seconds:.1f} s: {result.summary()}")

@@ -64,23 +64,28 @@ def clickstream(
             "product_id": int(catalogue.product_ids[product]),
             "quantity": qty,
             "price": str(price) if kind in ("add_to_cart", "checkout", "purchase") else None,
-            "occurred_at": at.isoformat(timespec="milliseconds"),
+            "occurred_at": at,  # moved and formatted once the session is planned
         }
 
     while True:
+        # A session's events are planned from its start and then moved back in time so that
+        # its last one happened when the session began: none is stamped later than it is sent.
+        planned: list[dict[str, object]] = []
         session = str(uuid.UUID(int=int(rng.integers(0, 2**63)), version=4))
         customer = None if rng.random() < ANONYMOUS_SHARE else int(rng.choice(catalogue.customer_ids))
-        at = clock()
+        started = at = clock()
         viewed = rng.choice(len(catalogue.product_ids), size=int(rng.geometric(0.3)), p=weights)
         for product in viewed:
-            yield event("page_view", session, customer, product, at)
+            planned.append(event("page_view", session, customer, product, at))
             at += timedelta(seconds=float(rng.exponential(20)))
-        if rng.random() >= ADD_TO_CART:
-            continue
-        product, qty = viewed[-1], int(1 + rng.poisson(0.3))
-        yield event("add_to_cart", session, customer, product, at, qty)
-        if rng.random() >= CHECKOUT:
-            continue
-        yield event("checkout", session, customer, product, at + timedelta(seconds=30), qty)
-        if rng.random() < PURCHASE:
-            yield event("purchase", session, customer, product, at + timedelta(seconds=60), qty)
+        if rng.random() < ADD_TO_CART:
+            product, qty = viewed[-1], int(1 + rng.poisson(0.3))
+            planned.append(event("add_to_cart", session, customer, product, at, qty))
+            if rng.random() < CHECKOUT:
+                planned.append(event("checkout", session, customer, product, at + timedelta(seconds=30), qty))
+                if rng.random() < PURCHASE:
+                    planned.append(event("purchase", session, customer, product, at + timedelta(seconds=60), qty))
+        shift = planned[-1]["occurred_at"] - started
+        for planned_event in planned:
+            planned_event["occurred_at"] = (planned_event["occurred_at"] - shift).isoformat(timespec="milliseconds")
+            yield planned_event

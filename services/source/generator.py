@@ -1,9 +1,11 @@
 """Deterministic synthetic e-commerce data (the EC2 script role), written as CSV.
 
-The same `seed` and `orders` always give byte-identical files: all randomness comes from
-one numpy generator and seeded Faker instances, and times are anchored to a fixed date
-rather than the clock. Generation is vectorised with numpy; Faker only fills small pools
-of names, streets and cities per locale, which rows then sample from.
+The same `seed`, `orders` and as-of day always give byte-identical files: all randomness
+comes from one numpy generator and seeded Faker instances, and times are anchored to the
+as-of day (default: today, UTC), so the history ends when the data is made and the ticks
+and the clickstream, which stamp the clock, continue it without a gap. Generation is
+vectorised with numpy; Faker only fills small pools of names, streets and cities per locale,
+which rows then sample from.
 
 Distributions: product popularity is Zipf-like, order times follow hour-of-day,
 day-of-week and end-of-year seasonality, basket sizes are geometric, a few percent of
@@ -17,6 +19,7 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +33,10 @@ from services.source.tables import CSV_COLUMNS, TABLES, csv_name
 REFERENCE_DIR = PROJECT_ROOT / "seeds" / "reference"
 GENERATED_DIR = PROJECT_ROOT / "seeds" / "generated"
 
-WINDOW_END = np.datetime64("2026-01-01T00:00:00", "us")
-WINDOW_DAYS = 365
+WINDOW_DAYS = 365  # the history: the year before the as-of day
+# The last orders come this long before the as-of midnight, so that their payment attempts
+# (retries up to ~70 minutes later) are in the past too.
+QUIET_BEFORE_AS_OF = np.timedelta64(2, "h")
 US_PER_DAY = 86_400_000_000
 # Orders by hour of day (UTC): quiet nights, lunch bump, evening peak.
 HOUR_WEIGHTS = np.array([2, 1, 1, 1, 1, 2, 3, 5, 6, 6, 7, 8, 9, 8, 7, 7, 8, 9, 11, 12, 12, 10, 7, 4], float)
@@ -144,8 +149,19 @@ def popularity(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
     return rng.permutation(weights / weights.sum())
 
 
-def order_times(rng: np.random.Generator, count: int, end: np.datetime64 = WINDOW_END) -> np.ndarray:
-    """Microseconds since epoch, seasonal by month, weekday and hour, over the year before `end`."""
+def default_as_of() -> date:
+    """Today (UTC): the history ends when the data is made, so ticks and the stream continue it."""
+    return datetime.now(UTC).date()
+
+
+def window_end(as_of: date) -> np.datetime64:
+    """The as-of day's midnight (UTC), in microseconds."""
+    return np.datetime64(as_of, "us")
+
+
+def order_times(rng: np.random.Generator, count: int, end: np.datetime64) -> np.ndarray:
+    """Microseconds since epoch, seasonal by month, weekday and hour, over the year before `end`
+    (the last `QUIET_BEFORE_AS_OF` of it left empty)."""
     start = end - np.timedelta64(WINDOW_DAYS, "D")
     days = start.astype("datetime64[D]") + np.arange(WINDOW_DAYS)
     month = days.astype("datetime64[M]").astype(int) % 12
@@ -155,7 +171,9 @@ def order_times(rng: np.random.Generator, count: int, end: np.datetime64 = WINDO
     day = rng.choice(WINDOW_DAYS, size=count, p=day_weights / day_weights.sum())
     hour = rng.choice(24, size=count, p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
     within_hour = rng.integers(0, 3_600_000_000, count)
-    return start.astype("datetime64[us]").astype(np.int64) + day * US_PER_DAY + hour * 3_600_000_000 + within_hour
+    at = start.astype("datetime64[us]").astype(np.int64) + day * US_PER_DAY + hour * 3_600_000_000 + within_hour
+    quiet_from = (end - QUIET_BEFORE_AS_OF).astype("datetime64[us]").astype(np.int64)
+    return np.where(at < quiet_from, at, at - US_PER_DAY)  # the last evening's orders: the day before
 
 
 def make_customers(
@@ -257,7 +275,7 @@ def make_orders(
     customer_ids: np.ndarray,
     shipping_address: np.ndarray,
     ordered_us: np.ndarray,
-    end: np.datetime64 = WINDOW_END,
+    end: np.datetime64,
 ) -> pa.Table:
     age_days = (end.astype("datetime64[us]").astype(np.int64) - ordered_us) / US_PER_DAY
     return pa.table(
@@ -346,10 +364,14 @@ def make_payments(
     return payments.add_column(0, "payment_id", payment_ids), status
 
 
-def generate_dataset(orders: int, seed: int, progress: ProgressCallback | None = None) -> dict[str, pa.Table]:
-    """All six tables for `orders` orders, as Arrow tables in foreign-key order."""
+def generate_dataset(
+    orders: int, seed: int, progress: ProgressCallback | None = None, as_of: date | None = None
+) -> dict[str, pa.Table]:
+    """All six tables for `orders` orders over the year before `as_of` (default: today, UTC), as
+    Arrow tables in foreign-key order. The same orders, seed and as-of day give the same data."""
     if orders < 1:
         raise ValueError(f"orders must be at least 1, got {orders}")
+    end = window_end(as_of or default_as_of())
     report = progress or (lambda table, rows: None)
     rng, scale, reference = np.random.default_rng(seed), Scale(orders), load_reference()
     pools = PeoplePools(reference.locales, seed)
@@ -359,8 +381,8 @@ def generate_dataset(orders: int, seed: int, progress: ProgressCallback | None =
     report("products", len(products))
 
     buyer = rng.choice(scale.customers, size=orders, p=popularity(rng, scale.customers, 0.6))
-    ordered_us = np.sort(order_times(rng, orders))  # order ids increase with time
-    first_order = np.full(scale.customers, WINDOW_END.astype("datetime64[us]").astype(np.int64))
+    ordered_us = np.sort(order_times(rng, orders, end))  # order ids increase with time
+    first_order = np.full(scale.customers, end.astype("datetime64[us]").astype(np.int64))
     np.minimum.at(first_order, buyer, ordered_us)
     days_before = rng.integers(0, 400, scale.customers) * US_PER_DAY + rng.integers(0, US_PER_DAY, scale.customers)
     customer_ids = np.arange(1, scale.customers + 1)
@@ -370,7 +392,7 @@ def generate_dataset(orders: int, seed: int, progress: ProgressCallback | None =
     addresses = make_addresses(rng, reference, pools, customer_ids, country, first_id=1)
     report("addresses", len(addresses))
 
-    order_table = make_orders(rng, np.arange(1, orders + 1), customer_ids[buyer], customer_ids[buyer], ordered_us)
+    order_table = make_orders(rng, np.arange(1, orders + 1), customer_ids[buyer], customer_ids[buyer], ordered_us, end)
     item_weights = popularity(rng, scale.products, 1.1)
     items, totals = make_order_items(
         rng, order_table, products["product_id"].to_numpy(), product_cents, item_weights, first_id=1
@@ -404,5 +426,5 @@ def write_csvs(dataset: dict[str, pa.Table], out_dir: Path) -> dict[str, int]:
     return {table: len(dataset[table]) for table in TABLES}
 
 
-def default_output(orders: int, seed: int) -> Path:
-    return GENERATED_DIR / f"orders-{orders}-seed-{seed}"
+def default_output(orders: int, seed: int, as_of: date | None = None) -> Path:
+    return GENERATED_DIR / f"orders-{orders}-seed-{seed}-as-of-{(as_of or default_as_of()).isoformat()}"

@@ -111,8 +111,9 @@ def _arrivals(conn: psycopg.Connection, rng: np.random.Generator, seed: int, ord
     order_ids = _next_ids(conn, "orders", "order_id", orders)
     ordered_us = now_us - np.sort(rng.integers(0, 7_200_000_000, orders))[::-1]  # spread over the last 2 hours
     new_orders = make_orders(
-        rng, order_ids, np.array([buyers[i][0] for i in pick]), np.array([buyers[i][1] for i in pick]), ordered_us
-    )
+        rng, order_ids, np.array([buyers[i][0] for i in pick]), np.array([buyers[i][1] for i in pick]), ordered_us,
+        end=np.datetime64(now_us, "us"),
+    )  # fmt: skip
     new_orders = new_orders.set_column(
         new_orders.schema.get_field_index("status"), "status", pa.array(["placed"] * orders)
     )
@@ -164,10 +165,13 @@ def _purge_cancelled(conn: psycopg.Connection, count: int, result: TickResult) -
 
 
 def _reprice(conn: psycopg.Connection, count: int, result: TickResult) -> None:
-    """Change some prices by -15%..+15% (always a real change, so every update is visible)."""
+    """Change some prices by -15%..+15% (always a real change, so every update is visible), within
+    numeric(10,2): a price at its largest value (a chaos tick puts some there) moves down."""
     cur = conn.execute(
-        "UPDATE shop.products p SET price = CASE WHEN c.new_price = p.price THEN p.price + 1 ELSE c.new_price END"
-        " FROM (SELECT product_id, greatest(0.99, round(price * (0.85 + random() * 0.3)) - 0.01) AS new_price"
+        "UPDATE shop.products p SET price = CASE WHEN c.new_price <> p.price THEN c.new_price"
+        " WHEN p.price <= 99999998.99 THEN p.price + 1 ELSE p.price - 1 END"
+        " FROM (SELECT product_id,"
+        "  least(99999999.99, greatest(0.99, round(price * (0.85 + random() * 0.3)) - 0.01)) AS new_price"
         "  FROM shop.products ORDER BY random() LIMIT %s) c"
         " WHERE p.product_id = c.product_id",
         (count,),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-from itertools import islice
 from typing import Annotated
 
 import typer
@@ -11,7 +10,9 @@ import typer
 from services.platform.logs import console
 from services.platform.settings import Settings
 
-stream_app = typer.Typer(help="The real-time path: clickstream -> Kinesis -> Spark -> Iceberg.", no_args_is_help=True)
+stream_app = typer.Typer(
+    help="The real-time path: clickstream -> Kinesis -> Spark -> Iceberg.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _stopper() -> list[bool]:
@@ -30,28 +31,14 @@ def produce(
     seed: Annotated[int, typer.Option(help="Seed of the clickstream (same seed, same events).")] = 0,
 ) -> None:
     """Send clickstream events of the source's customers and products to the Kinesis stream."""
-    from services.platform.bootstrap import ensure_stream
-    from services.platform.clients import Role, kinesis_client, postgres_connect
-    from services.source.clickstream import clickstream, read_catalogue
-    from services.streaming.producer import produce as send
+    from services.streaming.stage import produce as send
 
     settings: Settings = ctx.obj
-    with postgres_connect(settings, settings.postgres.source_db, Role.APP) as conn:
-        catalogue = read_catalogue(conn)
-    ensure_stream(settings)
-    stream = clickstream(catalogue, seed)
-    if events is not None:
-        stream = islice(stream, events)
     with console.status("producing") as status:
         result = send(
-            kinesis_client(settings),
-            settings.kinesis.stream,
-            stream,
-            settings.streaming,
-            rate=rate or None,
-            seconds=None if events is not None else seconds,
+            settings, rate=rate, seconds=seconds, events=events, seed=seed,
             on_progress=lambda r: status.update(f"produced {r.events:,} events ({r.rate:,.0f}/s)"),
-        )
+        )  # fmt: skip
     console.print(
         f"produced {result.events:,} events to {settings.kinesis.stream} in {result.seconds:.1f} s "
         f"({result.rate:,.0f}/s; {result.retried} records retried)"
@@ -64,18 +51,13 @@ def consume(
     until_idle: Annotated[bool, typer.Option(help="Stop once every shard is drained, instead of running on.")] = False,
 ) -> None:
     """Read every shard, validate, and commit events, per-minute counts and dead letters to Iceberg."""
-    from services.platform.catalog import iceberg_catalog
-    from services.platform.clients import kinesis_client
-    from services.platform.spark import spark_session
-    from services.streaming.consumer import StreamConsumer
+    from services.streaming.stage import consume as take
 
     settings: Settings = ctx.obj
-    with console.status("starting Spark"):
-        spark = spark_session(settings, app_name="sandbox-stream")
-    consumer = StreamConsumer(spark, settings, kinesis_client(settings), iceberg_catalog(settings))
     stopping = _stopper()
     console.print(f"consuming {settings.kinesis.stream} (Ctrl-C stops after the current batch)")
-    result = consumer.run(
+    result = take(
+        settings,
         until_idle,
         stop=lambda: bool(stopping),
         on_batch=lambda b: console.print(
@@ -84,6 +66,28 @@ def consume(
         ),
     )
     console.print(f"consumed {result.summary()}")
+
+
+@stream_app.command()
+def run(
+    ctx: typer.Context,
+    rate: Annotated[float, typer.Option(help="Target events per second (0: as fast as the stream takes them).")] = 1000,
+    seconds: Annotated[float, typer.Option(help="How long to produce.")] = 60,
+    seed: Annotated[int, typer.Option(help="Seed of the clickstream (same seed, same events).")] = 0,
+) -> None:
+    """Produce for a while and consume until drained, the consumer in a process of its own (what the flows run)."""
+    from services.streaming.stage import stream
+
+    settings: Settings = ctx.obj
+    console.print(f"starting the consumer, then producing to {settings.kinesis.stream} for {seconds:.0f} s")
+    result = stream(
+        settings, rate=rate, seconds=seconds, seed=seed,
+        on_batch=lambda b: console.print(
+            f"batch: {b.events:,} events, {b.dead_letters} dead letters, arrival -> visible p99 {b.latency_p99:.2f} s"
+        ),
+    )  # fmt: skip
+    console.print(f"produced {result.produced.events:,} events ({result.produced.rate:,.0f}/s)")
+    console.print(f"consumed {result.consumed.summary()}")
 
 
 def register(app: typer.Typer) -> None:

@@ -31,6 +31,7 @@ class ShardReader:
         self.positions = dict(positions)
         self._iterators: dict[str, str] = {}
         self.finished: set[str] = set()
+        self.caught_up = False  # the last poll found nothing new on any shard
 
     def shards(self) -> list[dict]:
         shards, token = [], None
@@ -52,6 +53,7 @@ class ShardReader:
             and {s.get("ParentShardId"), s.get("AdjacentParentShardId")} & known <= self.finished
         ]
         share = max(1, max_records // max(1, len(readable)))
+        self.caught_up = True  # until a shard says it has records or is behind
         return [record for shard_id in readable for record in self._read_shard(shard_id, share)]
 
     def _iterator(self, shard_id: str) -> str:
@@ -76,6 +78,8 @@ class ShardReader:
             ]
             records.extend(got)
             budget -= len(got)
+            if got or response.get("MillisBehindLatest", 0) > 0:
+                self.caught_up = False
             if got:
                 self.positions[shard_id] = got[-1].sequence_number
             next_iterator = response.get("NextShardIterator")
@@ -94,7 +98,9 @@ class BackgroundReader:
 
     `take()` hands over, in order, everything read so far. Nothing here is a checkpoint: what is
     buffered when a consumer run stops is read again by the next run, which starts a reader
-    from the committed position.
+    from the committed position. `empty_polls` counts the polls in a row that found every
+    shard caught up: only those say the stream is drained (an empty `take()` may just mean
+    the first poll has not returned yet).
     """
 
     def __init__(self, reader: ShardReader, max_records: int, idle_pause: float) -> None:
@@ -102,6 +108,7 @@ class BackgroundReader:
         self._buffer: list[Record] = []
         self._error: BaseException | None = None
         self._stopped = False
+        self.empty_polls = 0
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._poll_until_stopped, name="kinesis-reader", daemon=True)
         self._thread.start()
@@ -119,6 +126,7 @@ class BackgroundReader:
                 records = self.reader.poll(room)
                 with self._changed:
                     self._buffer.extend(records)
+                    self.empty_polls = self.empty_polls + 1 if self.reader.caught_up else 0
                     self._changed.notify_all()
                     if not records:  # caught up: ask again after a pause (or stop)
                         self._changed.wait_for(lambda: self._stopped, timeout=self.idle_pause)

@@ -8,6 +8,10 @@ refused, with the reason, so nothing read from Kinesis is ever dropped silently.
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
 from pyiceberg.catalog import Catalog
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
@@ -21,7 +25,6 @@ from pyiceberg.types import (
     StringType,
     TimestamptzType,
 )
-from pyspark.sql import types as T
 
 # Fields are optional in Iceberg's sense: Spark writes them from Parquet staged on S3, whose
 # columns it always reads as nullable; the consumer's validation guarantees what must be there.
@@ -56,6 +59,43 @@ DEAD_LETTER_SCHEMA = Schema(
     NestedField(5, "arrived_at", TimestamptzType()),
 )
 
+
+class EventRow(NamedTuple):
+    """A row of `events`: its fields are the table's columns, in order (checked below)."""
+
+    event_id: str
+    event_type: str
+    session_id: str
+    customer_id: int | None
+    product_id: int
+    quantity: int
+    price: Decimal | None
+    occurred_at: datetime
+    arrived_at: datetime
+    shard_id: str
+    sequence_number: str
+
+
+class DeadLetterRow(NamedTuple):
+    """A row of `dead_letter`: its fields are the table's columns, in order (checked below)."""
+
+    shard_id: str
+    sequence_number: str
+    reason: str
+    payload: str
+    arrived_at: datetime
+
+
+def _check_row_fields(row: type, schema: Schema) -> None:
+    """Rows reach Arrow by position; a field out of the schema's order would fill wrong columns."""
+    columns = tuple(f.name for f in schema.fields)
+    if row._fields != columns:
+        raise TypeError(f"{row.__name__} fields {row._fields} differ from the table's columns {columns}")
+
+
+_check_row_fields(EventRow, EVENTS_SCHEMA)
+_check_row_fields(DeadLetterRow, DEAD_LETTER_SCHEMA)
+
 TABLES: dict[str, tuple[Schema, PartitionSpec]] = {
     "events": (EVENTS_SCHEMA, EVENTS_PARTITIONING),
     "events_per_minute": (EVENTS_PER_MINUTE_SCHEMA, EVENTS_PER_MINUTE_PARTITIONING),
@@ -69,21 +109,6 @@ PROPERTIES = {
     "write.distribution-mode": "none",
     "write.spark.fanout.enabled": "true",
 }
-
-
-_SPARK_TYPES = {StringType(): T.StringType(), LongType(): T.LongType(), IntegerType(): T.IntegerType(),
-                TimestamptzType(): T.TimestampType()}  # fmt: skip
-
-
-def spark_schema(schema: Schema) -> T.StructType:
-    """The Spark schema of a table (for empty micro-batches)."""
-
-    def spark_type(kind: object) -> T.DataType:
-        if isinstance(kind, DecimalType):
-            return T.DecimalType(kind.precision, kind.scale)
-        return _SPARK_TYPES[kind]
-
-    return T.StructType([T.StructField(f.name, spark_type(f.field_type), not f.required) for f in schema.fields])
 
 
 def ensure_realtime_table(catalog: Catalog, namespace: str, name: str) -> Table:

@@ -22,7 +22,7 @@ def transform(
 ) -> None:
     """Load new Iceberg snapshots into the warehouse's lake schema, then `dbt build` (models, snapshot, tests)."""
     from services.warehouse.dbt import DbtBuildError
-    from services.warehouse.transform import build_models, load_lake
+    from services.warehouse.stage import build_models, load_lake
 
     settings: Settings = ctx.obj
     if not skip_load:
@@ -42,7 +42,7 @@ def transform(
 
 def export(ctx: typer.Context) -> None:
     """Write every mart to s3://<final bucket>/<mart>/<mart>.parquet and to the Iceberg table gold.<mart>."""
-    from services.warehouse.transform import export as export_marts
+    from services.warehouse.stage import export as export_marts
 
     settings: Settings = ctx.obj
     with console.status("exporting marts"):

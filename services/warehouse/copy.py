@@ -2,7 +2,8 @@
 
 Batches are encoded to CSV by Arrow's C++ writer (strings always quoted, so an empty
 string stays distinct from NULL) and streamed into `COPY ... FROM STDIN`; list columns
-become Postgres array literals first, since CSV has no lists.
+become Postgres array literals first, since CSV has no lists, and binary columns bytea's hex
+text, since CSV is text.
 """
 
 from __future__ import annotations
@@ -29,12 +30,21 @@ def _array_literal(column: pa.ListArray | pa.LargeListArray) -> pa.Array:
     return pc.binary_join_element_wise("{", joined, "}", "")
 
 
+def _bytea_literal(column: pa.Array) -> pa.Array:
+    """binary -> Postgres' hex form of bytea ('\\x00ff'): CSV holds text, and bytes need not be UTF-8.
+    Arrow has no hex kernel, so this one goes value by value (bytea columns are rare)."""
+    return pa.array([None if v is None else "\\x" + v.hex() for v in column.to_pylist()], pa.string())
+
+
 def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
-    columns = [
-        _array_literal(col) if pa.types.is_list(col.type) or pa.types.is_large_list(col.type) else col
-        for col in batch.columns
-    ]
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+    def ready(column: pa.Array) -> pa.Array:
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            return _array_literal(column)
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            return _bytea_literal(column)
+        return column
+
+    return pa.RecordBatch.from_arrays([ready(c) for c in batch.columns], names=batch.schema.names)
 
 
 def copy_batches(

@@ -21,25 +21,10 @@ from psycopg import sql
 from pyiceberg.catalog import Catalog
 
 from services.platform.settings import Settings
+from services.platform.type_maps import NUMERIC, UnsupportedTypeError, arrow_type
 
 log = logging.getLogger(__name__)
 FETCH_ROWS = 100_000
-
-_ARROW_TYPES = {
-    16: pa.bool_(),
-    20: pa.int64(),
-    21: pa.int16(),
-    23: pa.int32(),
-    25: pa.string(),
-    1042: pa.string(),
-    1043: pa.string(),
-    700: pa.float32(),
-    701: pa.float64(),
-    1082: pa.date32(),
-    1114: pa.timestamp("us"),
-    1184: pa.timestamp("us", tz="UTC"),
-}
-NUMERIC = 1700
 
 
 @dataclass(frozen=True)
@@ -83,9 +68,12 @@ def _arrow_field(column: psycopg.Column) -> pa.Field:
         if column.precision is not None and column.precision <= 38:
             return pa.field(column.name, pa.decimal128(column.precision, column.scale or 0))
         return pa.field(column.name, pa.float64())
-    if column.type_code not in _ARROW_TYPES:
-        raise ValueError(f"mart column {column.name} has a Postgres type (oid {column.type_code}) export cannot map")
-    return pa.field(column.name, _ARROW_TYPES[column.type_code])
+    try:
+        return pa.field(column.name, arrow_type(column.type_code))
+    except UnsupportedTypeError:
+        raise ValueError(
+            f"mart column {column.name} has a Postgres type (oid {column.type_code}) export cannot map"
+        ) from None
 
 
 def read_mart(conn: psycopg.Connection, schema: str, mart: str) -> pa.Table:

@@ -4,14 +4,21 @@ The warehouse remembers, per table, the Iceberg snapshot it last loaded (`lake._
 written in the same transaction as the data, so the two never disagree). A later load
 compares that snapshot's data files with the current snapshot's:
 
-* rows of data files that are new since then are upserted (Spark's merges write changed
-  and new rows to new files; a compaction's rewritten files come back too, harmlessly);
+* rows of data files that are new since then are the incoming rows (Spark's merges write
+  changed and new rows to new files; a compaction's rewritten files come back too);
 * keys that were live then in files that lost rows since (new delete files, or files
-  removed by a merge or compaction) and are neither live now nor upserted were deleted.
+  removed by a merge or compaction) and are not live now have vanished.
 
-So only what changed is read. A first load, `--full-refresh`, or a remembered snapshot
-that maintenance has expired reloads the whole table, inside the same single transaction:
-a failed load leaves the previous contents untouched.
+Each load has an id (`lake._load_ids`). Incoming rows that are new or differ from the
+lake's row are written with it; identical ones (a compaction's) are left alone. Vanished
+rows are deleted. Where the table keeps previous versions, the rows a load changed or
+deleted go there as they were, stamped with it (see `postgres_schema`). So only what
+changed is read, and what changed is told to dbt exactly.
+
+A first load copies straight into the empty table. `--full-refresh`, or a remembered snapshot
+that maintenance has expired, reads the whole table as incoming rows (every lake row not
+among them has vanished). Each load is one transaction: a failed load leaves the previous
+contents, previous versions and bookmark untouched.
 """
 
 from __future__ import annotations
@@ -34,24 +41,28 @@ from pyiceberg.table import FileScanTask, Table
 from services.platform.settings import Settings
 from services.warehouse.copy import copy_batches
 from services.warehouse.postgres_schema import (
+    LOAD_ID_SETTING,
     WarehouseSchemaError,
     drop_lookup_indexes,
+    ensure_lake_table,
     ensure_lookup_indexes,
-    ensure_table,
+    previous_versions,
 )
-from services.warehouse.tables import LakeTable, lake_tables
+from services.warehouse.tables import LakeTable
 
 log = logging.getLogger(__name__)
 LOADS_TABLE = "_loads"
+LOAD_IDS = "_load_ids"  # the sequence of load ids
 
 
 @dataclass
 class LoadResult:
     table: str
     mode: str = "up to date"  # full, incremental, up to date, or waiting (no Iceberg table yet)
-    upserts: int = 0
+    upserts: int = 0  # rows written: new, or different from the lake's
     deletes: int = 0
     snapshot_id: int | None = None
+    load_id: int | None = None
     schema_changes: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
@@ -66,10 +77,11 @@ class LoadResult:
 
 
 class WarehouseLoader:
-    def __init__(self, settings: Settings, catalog: Catalog, conn: psycopg.Connection) -> None:
-        self.catalog, self.conn = catalog, conn
+    """Loads lake tables on one connection (`services/warehouse/stage.py` runs several)."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, conn: psycopg.Connection, tables: list[LakeTable]) -> None:
+        self.catalog, self.conn, self.tables = catalog, conn, tables
         self.schema = settings.warehouse.lake_schema
-        self.tables = lake_tables(settings)
 
     def prepare(self, names: list[str] | None = None) -> None:
         """Check the names and create the bookkeeping table (once, before loads run side by side)."""
@@ -77,10 +89,6 @@ class WarehouseLoader:
         if unknown := set(names or []) - known:
             raise ValueError(f"unknown table {', '.join(sorted(unknown))}; lake tables: {', '.join(sorted(known))}")
         self._ensure_loads_table()
-
-    def run(self, names: list[str] | None = None, full_refresh: bool = False) -> list[LoadResult]:
-        self.prepare(names)
-        return [self.load_table(t.name, full_refresh) for t in self.tables if not names or t.name in names]
 
     def load_table(self, name: str, full_refresh: bool = False) -> LoadResult:
         """Load one lake table (after `prepare`); a schema change it cannot take is its result's error."""
@@ -111,8 +119,13 @@ class WarehouseLoader:
                 result.mode = f"waiting: {table.identifier} does not exist yet"
                 return result
             with self.conn.transaction():
-                result.schema_changes = ensure_table(
-                    self.conn, self.schema, table.name, schema_to_pyarrow(table.declared), table.key
+                result.schema_changes = ensure_lake_table(
+                    self.conn,
+                    self.schema,
+                    table.name,
+                    schema_to_pyarrow(table.declared),
+                    table.keys,
+                    table.keeps_previous,
                 )
             result.mode = f"empty: {table.identifier} does not exist yet"
             return result
@@ -124,24 +137,39 @@ class WarehouseLoader:
         now = _plan(iceberg, current.snapshot_id)
         then = _plan(iceberg, loaded) if loaded is not None else None
         with self.conn.transaction():
-            result.schema_changes = ensure_table(
-                self.conn, self.schema, table.name, schema_to_pyarrow(iceberg.schema()), table.key
+            result.schema_changes = ensure_lake_table(
+                self.conn,
+                self.schema,
+                table.name,
+                schema_to_pyarrow(iceberg.schema()),
+                table.keys,
+                table.keeps_previous,
             )
-            if then is None:
+            result.load_id = self.conn.execute(
+                sql.SQL("SELECT nextval({})").format(sql.Literal(f"{self.schema}.{LOAD_IDS}"))
+            ).fetchone()[0]
+            self.conn.execute("SELECT set_config(%s, %s, true)", (LOAD_ID_SETTING, str(result.load_id)))
+            if then is None and self._is_empty(table):
                 result.mode = "full"
                 drop_lookup_indexes(self.conn, self.schema, table.name, table.lookups)
-                self.conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(self.schema, table.name)))
-                result.upserts = self._copy(table, iceberg, list(now.values()))
+                result.upserts = self._copy(table, iceberg, list(now.values()), self.schema, table.name)
+            elif then is None:
+                result.mode = "full"
+                result.upserts, result.deletes = self._apply(table, iceberg, list(now.values()), vanished=None)
             else:
                 result.mode = "incremental"
-                result.upserts, result.deletes = self._apply_changes(table, iceberg, now, then, loaded)
+                new = [task for path, task in now.items() if path not in then]
+                result.upserts, result.deletes = self._apply(
+                    table, iceberg, new, self._vanished(table, iceberg, now, then, loaded)
+                )
             ensure_lookup_indexes(self.conn, self.schema, table.name, table.lookups)
             self.conn.execute(
                 sql.SQL(
-                    "INSERT INTO {} (table_name, snapshot_id, loaded_at) VALUES (%s, %s, now())"
-                    " ON CONFLICT (table_name) DO UPDATE SET snapshot_id = excluded.snapshot_id, loaded_at = now()"
+                    "INSERT INTO {} (table_name, snapshot_id, load_id, loaded_at) VALUES (%s, %s, %s, now())"
+                    " ON CONFLICT (table_name) DO UPDATE SET snapshot_id = excluded.snapshot_id,"
+                    " load_id = excluded.load_id, loaded_at = now()"
                 ).format(self._loads),
-                (table.name, current.snapshot_id),
+                (table.name, current.snapshot_id, result.load_id),
             )
         self._tidy(table, result)
         return result
@@ -156,45 +184,89 @@ class WarehouseLoader:
         elif result.upserts or result.deletes:
             self.conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(target))
 
-    def _apply_changes(
+    def _is_empty(self, table: LakeTable) -> bool:
+        target = sql.Identifier(self.schema, table.name)
+        return self.conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(target)).fetchone()[0]
+
+    def _vanished(
         self,
         table: LakeTable,
         iceberg: Table,
         now: dict[str, FileScanTask],
         then: dict[str, FileScanTask],
         then_id: int,
-    ) -> tuple[int, int]:
-        new = [task for path, task in now.items() if path not in then]
+    ) -> set[tuple]:
+        """Keys live in the loaded snapshot's files that lost rows since, and not live in them now."""
         shrunk = [path for path, task in now.items() if path in then and _deletes(task) != _deletes(then[path])]
         gone = [path for path in then if path not in now]
-        upsert_keys = _keys(iceberg, iceberg.schema(), table.key, new)
         then_schema = iceberg.metadata.schema_by_id(iceberg.snapshot_by_id(then_id).schema_id) or iceberg.schema()
-        keys_then = _keys(iceberg, then_schema, table.key, [then[p] for p in shrunk + gone])
-        keys_now = _keys(iceberg, iceberg.schema(), table.key, [now[p] for p in shrunk])
-        deleted = keys_then - keys_now - upsert_keys
-        self._delete_keys(table, upsert_keys | deleted)
-        return self._copy(table, iceberg, new), len(deleted)
+        keys_then = _keys(iceberg, then_schema, table.keys, [then[p] for p in shrunk + gone])
+        return keys_then - _keys(iceberg, iceberg.schema(), table.keys, [now[p] for p in shrunk])
 
-    def _delete_keys(self, table: LakeTable, keys: set[object]) -> None:
-        if not keys:
-            return
-        key = sql.Identifier(table.key)
+    def _apply(
+        self, table: LakeTable, iceberg: Table, incoming: list[FileScanTask], vanished: set[tuple] | None
+    ) -> tuple[int, int]:
+        """Write the incoming rows that are new or differ and delete the vanished ones (`vanished`
+        None: every row not incoming), keeping what they replace as previous versions where the
+        table does. Returns (rows written, rows deleted)."""
         target = sql.Identifier(self.schema, table.name)
+        columns = [f.name for f in iceberg.schema().fields]
+        names = sql.SQL(", ").join(map(sql.Identifier, columns))
+
+        def matching(other: str) -> sql.Composable:
+            return sql.SQL(" AND ").join(
+                sql.SQL("t.{0} = {1}.{0}").format(sql.Identifier(k), sql.SQL(other)) for k in table.keys
+            )
+
+        def removing(condition: sql.Composable, using: str = "") -> sql.Composable:
+            """Delete the lake rows matching `condition`, keeping them as previous versions if kept."""
+            delete = sql.SQL("DELETE FROM {} t {} WHERE {}").format(target, sql.SQL(using), condition)
+            if not table.keeps_previous:
+                return delete
+            previous = sql.Identifier(self.schema, previous_versions(table.name))
+            return sql.SQL("WITH gone AS ({} RETURNING t.*) INSERT INTO {} ({}) SELECT {} FROM gone").format(
+                delete, previous, names, names
+            )
+
+        differs = sql.SQL("ROW({}) IS DISTINCT FROM ROW({})").format(
+            sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in columns),
+            sql.SQL(", ").join(sql.SQL("i.{}").format(sql.Identifier(c)) for c in columns),
+        )
+        not_incoming = sql.SQL("NOT EXISTS (SELECT FROM _incoming i WHERE {})").format(matching("i"))
         with self.conn.cursor() as cursor:
             cursor.execute(
-                sql.SQL("CREATE TEMP TABLE _changed_keys ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0").format(
-                    key, target
-                )
+                sql.SQL("CREATE TEMP TABLE _incoming ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0").format(names, target)
             )
-            with cursor.copy(sql.SQL("COPY _changed_keys FROM STDIN")) as copy:
-                for value in keys:
-                    copy.write_row((value,))
-            cursor.execute(sql.SQL("DELETE FROM {} t USING _changed_keys k WHERE t.{} = k.{}").format(target, key, key))
+            self._copy(table, iceberg, incoming, "pg_temp", "_incoming")
+            cursor.execute("ANALYZE _incoming")
+            cursor.execute(removing(sql.SQL("{} AND {}").format(matching("i"), differs), using="USING _incoming i"))
+            cursor.execute(
+                sql.SQL(
+                    "INSERT INTO {} ({}) SELECT {} FROM _incoming i WHERE NOT EXISTS (SELECT FROM {} t WHERE {})"
+                ).format(target, names, names, target, matching("i"))
+            )
+            written = cursor.rowcount
+            if vanished is None:
+                cursor.execute(removing(not_incoming))
+            else:
+                keys = sql.SQL(", ").join(map(sql.Identifier, table.keys))
+                cursor.execute(
+                    sql.SQL("CREATE TEMP TABLE _vanished ON COMMIT DROP AS SELECT {} FROM {} LIMIT 0").format(
+                        keys, target
+                    )
+                )
+                with cursor.copy(sql.SQL("COPY _vanished FROM STDIN")) as copy:
+                    for key in vanished:
+                        copy.write_row(key)
+                cursor.execute(
+                    removing(sql.SQL("{} AND {}").format(matching("v"), not_incoming), using="USING _vanished v")
+                )
+            return written, cursor.rowcount
 
-    def _copy(self, table: LakeTable, iceberg: Table, tasks: list[FileScanTask]) -> int:
+    def _copy(self, table: LakeTable, iceberg: Table, tasks: list[FileScanTask], schema: str, name: str) -> int:
         columns = [f.name for f in iceberg.schema().fields]
         with self.conn.cursor() as cursor:
-            return copy_batches(cursor, self.schema, table.name, columns, _read(iceberg, iceberg.schema(), tasks))
+            return copy_batches(cursor, schema, name, columns, _read(iceberg, iceberg.schema(), tasks))
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -211,6 +283,8 @@ class WarehouseLoader:
                     " loaded_at timestamptz NOT NULL)"
                 ).format(self._loads)
             )
+            self.conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS load_id bigint").format(self._loads))
+            self.conn.execute(sql.SQL("CREATE SEQUENCE IF NOT EXISTS {}").format(sql.Identifier(self.schema, LOAD_IDS)))
 
 
 def _plan(iceberg: Table, snapshot_id: int) -> dict[str, FileScanTask] | None:
@@ -229,10 +303,10 @@ def _read(iceberg: Table, schema: Schema, tasks: Iterable[FileScanTask]) -> Iter
     return ArrowScan(iceberg.metadata, iceberg.io, schema, AlwaysTrue()).to_record_batches(tasks)
 
 
-def _keys(iceberg: Table, schema: Schema, key: str, tasks: list[FileScanTask]) -> set[object]:
+def _keys(iceberg: Table, schema: Schema, keys: tuple[str, ...], tasks: list[FileScanTask]) -> set[tuple]:
     if not tasks:
         return set()
-    keys: set[object] = set()
-    for batch in _read(iceberg, schema.select(key), tasks):
-        keys.update(batch.column(0).to_pylist())
-    return keys
+    found: set[tuple] = set()
+    for batch in _read(iceberg, schema.select(*keys), tasks):
+        found.update(zip(*(batch.column(k).to_pylist() for k in keys), strict=True))
+    return found

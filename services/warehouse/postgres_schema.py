@@ -3,7 +3,14 @@
 A column Iceberg gained is added; a safe widening (integer -> bigint, real -> double,
 more numeric digits) is applied; anything else stops that table with an error naming the
 column, and its data stays as it was. Lookup indexes (see `tables`) are built after the data:
-a full reload drops them first, since one index build is faster than a million index inserts.
+a first load drops them first, since one index build is faster than a million index inserts.
+
+Besides the Iceberg table's columns, every lake table has `_sandbox_load_id`: the load that
+last wrote the row (a load sets `sandbox.load_id` for its transaction, the column's default).
+A table whose rows a parent's facts sum (see `tables`) also has `<table>__previous`, the same
+columns: each row a load deleted or changed, as it was, stamped with that load. dbt's
+incremental models take the changes of the loads they have not seen from these, whatever the
+rows' own timestamps say.
 """
 
 from __future__ import annotations
@@ -12,37 +19,31 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from services.platform.type_maps import UnsupportedTypeError, postgres_type
+
 
 class WarehouseSchemaError(ValueError):
     """A lake table cannot follow its Iceberg table's schema without losing data."""
 
 
-_SIMPLE_TYPES = {
-    pa.bool_(): "boolean",
-    pa.int16(): "smallint",
-    pa.int32(): "integer",
-    pa.int64(): "bigint",
-    pa.float32(): "real",
-    pa.float64(): "double precision",
-    pa.string(): "text",
-    pa.large_string(): "text",
-    pa.binary(): "bytea",
-    pa.large_binary(): "bytea",
-    pa.date32(): "date",
-}
+LOAD_ID = "_sandbox_load_id"  # the load that last wrote a lake row (or replaced a previous version)
+LOAD_ID_SETTING = "sandbox.load_id"  # set by each load for its transaction
+_LOAD_ID_DEFAULT = sql.SQL("current_setting({})::bigint").format(sql.Literal(LOAD_ID_SETTING))
+
+
+def previous_versions(table: str) -> str:
+    """The table of a lake table's deleted and changed rows, as they were."""
+    return f"{table}__previous"
+
+
 _WIDENINGS = {("smallint", "integer"), ("smallint", "bigint"), ("integer", "bigint"), ("real", "double precision")}
 
 
-def postgres_type(arrow_type: pa.DataType) -> str:
-    if arrow_type in _SIMPLE_TYPES:
-        return _SIMPLE_TYPES[arrow_type]
-    if pa.types.is_decimal(arrow_type):
-        return f"numeric({arrow_type.precision},{arrow_type.scale})"
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamp with time zone" if arrow_type.tz else "timestamp without time zone"
-    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
-        return postgres_type(arrow_type.value_type) + "[]"
-    raise WarehouseSchemaError(f"no Postgres type for Arrow type {arrow_type}")
+def _postgres_type(arrow: pa.DataType) -> str:
+    try:
+        return postgres_type(arrow)
+    except UnsupportedTypeError as error:
+        raise WarehouseSchemaError(str(error)) from None
 
 
 def _is_widening(old: str, new: str) -> bool:
@@ -80,18 +81,43 @@ def _drop_dependent_views(conn: psycopg.Connection, schema: str, table: str) -> 
     return views
 
 
-def ensure_table(conn: psycopg.Connection, schema: str, table: str, arrow: pa.Schema, key: str) -> list[str]:
-    """Create `schema.table` for `arrow`, or evolve it; returns the changes made, for the log."""
+def ensure_lake_table(
+    conn: psycopg.Connection, schema: str, table: str, arrow: pa.Schema, keys: tuple[str, ...], previous: bool
+) -> list[str]:
+    """The lake table (and its previous versions' table), created or evolved; returns the changes made."""
+    changes = ensure_table(conn, schema, table, arrow, keys)
+    return changes + (ensure_table(conn, schema, previous_versions(table), arrow, ()) if previous else [])
+
+
+def ensure_table(
+    conn: psycopg.Connection, schema: str, table: str, arrow: pa.Schema, keys: tuple[str, ...]
+) -> list[str]:
+    """Create `schema.table` for `arrow` (primary key `keys`, if any) with the load id, or evolve
+    it; returns the changes made, for the log."""
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     target = sql.Identifier(schema, table)
     existing = existing_columns(conn, schema, table)
-    wanted = {f.name: postgres_type(f.type) for f in arrow}
+    wanted = {f.name: _postgres_type(f.type) for f in arrow}
     if not existing:
         columns = [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in wanted.items()]
-        columns.append(sql.SQL("PRIMARY KEY ({})").format(sql.Identifier(key)))
+        columns.append(sql.SQL("{} bigint NOT NULL DEFAULT {}").format(sql.Identifier(LOAD_ID), _LOAD_ID_DEFAULT))
+        if keys:
+            columns.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, keys))))
         conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target, sql.SQL(", ").join(columns)))
+        if not keys:  # a table of previous versions is read by load
+            conn.execute(sql.SQL("CREATE INDEX ON {} ({})").format(target, sql.Identifier(LOAD_ID)))
         return [f"created {schema}.{table}"]
     changes = []
+    if LOAD_ID not in existing:  # a lake table of an older release: its rows count as load 0
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN {} bigint NOT NULL DEFAULT 0").format(target, sql.Identifier(LOAD_ID))
+        )
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
+                target, sql.Identifier(LOAD_ID), _LOAD_ID_DEFAULT
+            )
+        )
+        changes.append(f"added {LOAD_ID}")
     for name, kind in wanted.items():
         old = existing.get(name)
         if old is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from services.platform.catalog import iceberg_catalog
 from services.platform.settings import Settings
 from services.warehouse.export import MART_NAMES_QUERY
 from services.warehouse.loader import LoadResult
@@ -43,7 +44,7 @@ class SnowflakeLake:
     def run(self, names: list[str] | None = None) -> list[LoadResult]:
         results = []
         with self.conn.cursor() as cursor:
-            for table in lake_tables(self.settings):
+            for table in lake_tables(self.settings, iceberg_catalog(self.settings)):
                 if names and table.name not in names:
                     continue
                 started = time.monotonic()

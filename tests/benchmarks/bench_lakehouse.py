@@ -18,7 +18,7 @@ from services.platform.bootstrap import ensure_buckets
 from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, postgres_connect, s3_client
 from services.platform.settings import Settings
-from services.platform.spark import driver_class_archive, driver_spark_home
+from services.platform.spark.session import driver_class_archive, driver_spark_home
 from services.replication.raw_zone import META_COLUMNS, RawZone
 from services.source.tick import tick
 from tests.benchmarks.isolated import isolated_sandbox, load_source, start

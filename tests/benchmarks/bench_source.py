@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from services.platform import toolchain
 from services.platform.clients import Role, postgres_connect, postgres_credentials
+from services.platform.local import toolchain
 from services.platform.settings import Settings
 from services.source.generator import generate_dataset, write_csvs
 from services.source.loader import load_folder

@@ -26,9 +26,9 @@ import psutil
 
 from services.platform.bootstrap import ensure_buckets, ensure_stream
 from services.platform.catalog import iceberg_catalog
-from services.platform.clients import kinesis_client
+from services.platform.clients import kinesis_client, s3_client
 from services.platform.settings import Settings
-from services.platform.spark import spark_session
+from services.platform.spark.session import spark_session
 from services.source.clickstream import clickstream
 from services.streaming.consumer import BatchResult, StreamConsumer
 from services.streaming.producer import produce
@@ -106,7 +106,7 @@ def _scoped(settings: Settings, name: str) -> Settings:
 
 def _warm_consumer(scoped: Settings, spark) -> StreamConsumer:
     """A running consumer is warm: one small batch first, so the JVM's start-up is not measured."""
-    consumer = StreamConsumer(spark, scoped, kinesis_client(scoped), iceberg_catalog(scoped))
+    consumer = StreamConsumer(spark, scoped, kinesis_client(scoped), s3_client(scoped), iceberg_catalog(scoped))
     produce(kinesis_client(scoped), scoped.kinesis.stream, islice(clickstream(CATALOGUE, 2), 500), scoped.streaming)
     consumer.run(until_idle=True)
     return consumer

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import psutil
 
-from services.platform.clients import Role, postgres_connect
-from services.platform.local import local_services
+from services.platform.clients import Role, postgres_connect, prefect_environment
+from services.platform.local.servers import local_services
+from services.platform.local.supervisor import Supervisor
 from services.platform.settings import Settings, load_settings
-from services.platform.supervisor import Supervisor
 from services.source.generator import generate_dataset, write_csvs
 from services.source.loader import load_folder
 from services.source.schema import apply_migrations
@@ -31,6 +31,10 @@ def isolated_sandbox(name: str) -> Iterator[tuple[Settings, dict[str, str]]]:
     saved = {key: os.environ.get(key) for key in variables}
     os.environ.update(variables)
     settings = load_settings()
+    # Prefect reads its own variables: without them a flow run starts a throwaway server of its own
+    prefect = prefect_environment(settings)
+    saved |= {key: os.environ.get(key) for key in prefect}
+    os.environ.update(prefect)
     try:
         yield settings, dict(os.environ)
     finally:

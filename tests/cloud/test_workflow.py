@@ -17,7 +17,7 @@ from services.platform.settings import PROJECT_ROOT
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "ci.yml"
 CI_RUN = PROJECT_ROOT / ".ci" / "run"
 README = PROJECT_ROOT / "README.md"
-VENV_INPUTS = ("requirements.lock", "pyproject.toml", "services/platform/kinesalite/package-lock.json")
+VENV_INPUTS = ("requirements.lock", "pyproject.toml", "services/platform/local/kinesalite/package-lock.json")
 
 
 @functools.cache

@@ -215,7 +215,7 @@ def test_every_image_is_pinned_to_a_version() -> None:
 
 def test_built_images_are_tagged_with_the_version_they_package() -> None:
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["version"]
-    package = json.loads((PROJECT_ROOT / "services/platform/kinesalite/package.json").read_text())
+    package = json.loads((PROJECT_ROOT / "services/platform/local/kinesalite/package.json").read_text())
     expected = {
         "compose/spark/Dockerfile": f"pipeline-sandbox:{project}",
         "compose/prefect/Dockerfile": f"pipeline-sandbox-prefect:{locked()['prefect']}",
@@ -429,7 +429,7 @@ def test_the_object_store_is_the_local_seaweedfs_with_the_local_flags(monkeypatc
 
 def test_kinesis_is_the_local_kinesalite_on_the_local_node_major() -> None:
     dockerfile = dockerfile_of(services()["kinesis"])
-    folder = "services/platform/kinesalite"
+    folder = "services/platform/local/kinesalite"
     assert {f"{folder}/package.json", f"{folder}/package-lock.json", f"{folder}/server.js"} <= set(
         copy_sources(dockerfile)
     )

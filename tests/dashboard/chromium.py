@@ -1,6 +1,7 @@
 """A headless Chromium for Playwright, with no browser download from Playwright's CDN.
 
-`/usr/bin/chromium` when the machine has one; else the pinned npm package
+The browser tests run under each build: `/usr/bin/chromium` when the machine has one (Debian's
+`chromium` package), and always the pinned npm package
 `@sparticuz/chromium` (tests/dashboard/browser/package.json + package-lock.json), installed
 with `npm ci` on first use and unpacked by its own `executablePath()` into a folder inside
 node_modules named after its version (git-ignored, private to this checkout, not /tmp).
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.platform.toolchain import node_bin
+from services.platform.local.toolchain import node_bin, npm
 
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 PACKAGE = "@sparticuz/chromium"
@@ -64,7 +65,7 @@ def _installed_version() -> str | None:
 
 
 def _node_env() -> dict[str, str]:
-    node = node_bin("node")
+    node = node_bin()
     return {**os.environ, "PATH": f"{node.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
@@ -91,7 +92,7 @@ def _unpack(target: Path, libs: bool = False) -> Path:
     if libs:
         env["SANDBOX_UNPACK_LIBS"] = str(BROWSER_DIR / "node_modules" / PACKAGE / "bin" / "al2023.tar.br")
     result = subprocess.run(
-        [str(node_bin("node")), "-e", UNPACK], cwd=BROWSER_DIR, env=env, capture_output=True, text=True, check=True
+        [str(node_bin()), "-e", UNPACK], cwd=BROWSER_DIR, env=env, capture_output=True, text=True, check=True
     )
     return Path(result.stdout.strip().splitlines()[-1])
 
@@ -101,12 +102,7 @@ def npm_chromium() -> Chromium:
     pinned = _pinned_version()
     with _locked():
         if _installed_version() != pinned:
-            subprocess.run(
-                [str(node_bin("npm")), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=BROWSER_DIR,
-                env=_node_env(),
-                check=True,
-            )
+            npm(["ci", "--no-audit", "--no-fund", "--loglevel=error"], BROWSER_DIR)
         target = BROWSER_DIR / "node_modules" / f".chromium-{pinned}"
         executable = target / "chromium"
         if not executable.exists():  # unpacked beside, then renamed: never a half-written browser
@@ -123,7 +119,11 @@ def npm_chromium() -> Chromium:
         return Chromium(executable, {"LD_LIBRARY_PATH": f"{lib}{os.pathsep}{os.environ.get('LD_LIBRARY_PATH', '')}"})
 
 
-def find_chromium() -> Chromium:
-    if SYSTEM_CHROMIUM.exists():
-        return Chromium(SYSTEM_CHROMIUM)
+BUILDS = ("npm", "system")  # the pinned npm build; the distribution's package (Debian: apt install chromium)
+
+
+def find_chromium(build: str) -> Chromium | None:
+    """The Chromium of `build`; None for the system's when the machine has none."""
+    if build == "system":
+        return Chromium(SYSTEM_CHROMIUM) if SYSTEM_CHROMIUM.exists() else None
     return npm_chromium()

@@ -17,7 +17,7 @@ from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, postgres_connect
 from services.streaming.tables import ensure_realtime_table
 from tests.dashboard import known
-from tests.dashboard.chromium import LAUNCH_ARGS, find_chromium
+from tests.dashboard.chromium import BUILDS, LAUNCH_ARGS, find_chromium
 from tests.ports import free_ports
 
 
@@ -102,16 +102,20 @@ def serve() -> Callable[..., AbstractContextManager[str]]:
     return serving
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium under Playwright (no `playwright install`: see tests/dashboard/chromium.py).
+@pytest.fixture(scope="module", params=BUILDS)
+def browser(request):
+    """Headless Chromium under Playwright (no `playwright install`: see tests/dashboard/chromium.py),
+    once per build: a real browser asks for things of its own (a favicon, say) that a test must
+    not mistake for the page's errors.
 
     Module scope, not session: Playwright's sync API keeps an event loop running in this thread
     while it is open, and Prefect's clients in later tests would then hand back coroutines.
     """
     from playwright.sync_api import sync_playwright
 
-    chromium = find_chromium()
+    chromium = find_chromium(request.param)
+    if chromium is None:
+        pytest.skip(f"no {request.param} Chromium on this machine (Debian: apt install chromium)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(chromium.executable), args=LAUNCH_ARGS, env={**os.environ, **chromium.env}

@@ -147,6 +147,9 @@ def test_page_assets_and_health(client) -> None:
     assert bundle.content == plotly_js().read_bytes()
     assert "plotly.js v" in bundle.text[:200]
     assert "Plotly.react" in client.get("/assets/dashboard.js").text
+    icon = client.get("/favicon.ico")  # browsers ask for it unprompted; a 404 is a console error
+    assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")
+    assert icon.text.startswith("<svg") and 'href="/favicon.ico"' in page.text
 
 
 def test_cli_serves_on_the_settings_port(settings, monkeypatch) -> None:

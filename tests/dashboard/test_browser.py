@@ -22,11 +22,33 @@ def png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])
 
 
+def page_problems(page) -> tuple[list[str], list[str]]:
+    """The page's script errors and console errors, and every request of the page that failed,
+    by URL. A browser's own requests (a favicon, say) are not the page's: Playwright reports them
+    only as a console line "Failed to load resource", which names no URL, so those lines are left
+    to the request list, where the page's own failures are named."""
+    errors: list[str] = []
+    failed: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: failed.append(f"{response.status} {response.url}") if response.status >= 400 else None,
+    )
+    page.on("requestfailed", lambda request: failed.append(f"{request.failure} {request.url}"))
+    return errors, failed
+
+
 def test_page_draws_the_marts_numbers(browser, dashboard_settings, serve, tmp_path) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    errors, failed = page_problems(page)
     try:
         with serve(dashboard_settings) as url:
             page.goto(url)
@@ -69,6 +91,7 @@ def test_page_draws_the_marts_numbers(browser, dashboard_settings, serve, tmp_pa
     assert width == 1280 and height >= 900
     assert shot.stat().st_size > 50_000  # seven drawn charts, not a blank page
     assert errors == []
+    assert failed == []
 
 
 def test_live_chart_refreshes_with_new_rows(browser, live_settings, add_live_rows, serve) -> None:

@@ -10,14 +10,23 @@ from __future__ import annotations
 import asyncio
 import io
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import UTC
 from decimal import Decimal
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from prefect.client.orchestration import get_client
 
+from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, postgres_connect, s3_client
+from services.replication.raw_zone import RawZone
+from services.source.chaos import shapes as change_shapes
 from services.warehouse.export import read_mart
 from tests.cli import sandbox
 
@@ -46,8 +55,8 @@ def warehouse(settings):
 
 
 def test_pipeline_reconciles_every_hop(pipeline_run) -> None:
-    # 6 tables x 4 hops + the clickstream check, all equal (the flow fails otherwise)
-    assert pipeline_run["checks"] == 25
+    # 6 tables x 4 hops + the clickstream check + 2 incremental models, all equal (the flow fails otherwise)
+    assert pipeline_run["checks"] == 27
     stages = set(pipeline_run["stages"])
     assert stages >= {"replicate", "silver", "stream (beside replicate and silver)", "warehouse load", "reconcile"}
 
@@ -70,6 +79,89 @@ def test_reconcile_names_the_hop_that_differs(pipeline_run, warehouse, settings)
     # the lake table and dbt's staging view over it both lack the row; every other hop agrees
     assert "2 of 24 reconciliation checks differ" in failed.stderr
     assert "- orders at warehouse: " in failed.stderr and "- orders at marts input: " in failed.stderr
+    assert f"order_id={order_id}: missing" in failed.stderr
+
+
+@contextmanager
+def _raw_cell_changed(settings, table: str, key: str, value: object, column: str, wrong: object):
+    """One cell of the raw zone's snapshot file of `table` changed, then the file put back."""
+    s3, bucket = s3_client(settings), settings.s3.raw_bucket
+    snapshot = next(m for m in RawZone(s3, bucket, settings.postgres.source_db).manifests() if m.kind == "snapshot")
+    path = snapshot.tables[table].files[0]
+    original = s3.get_object(Bucket=bucket, Key=path)["Body"].read()
+    rows = pq.read_table(io.BytesIO(original))
+    at = rows.column_names.index(column)
+    changed = pc.if_else(
+        pc.equal(rows.column(key), value), pa.scalar(wrong, rows.schema.field(column).type), rows.column(column)
+    )
+    buffer = io.BytesIO()
+    pq.write_table(rows.set_column(at, column, changed), buffer)
+    s3.put_object(Bucket=bucket, Key=path, Body=buffer.getvalue())
+    try:
+        yield
+    finally:
+        s3.put_object(Bucket=bucket, Key=path, Body=original)
+
+
+def test_one_wrong_cell_is_named_at_every_hop(pipeline_run, warehouse, settings, spark) -> None:
+    """A cell changed in raw, silver, the lake, dbt's staging and an incremental mart: reconciliation
+    names that hop, key and column, and only that hop."""
+    from services.reconciliation.checks import ReconciliationError
+    from services.reconciliation.reconcile import reconcile
+    from services.warehouse.stage import load_lake
+
+    lake, marts = settings.warehouse.lake_schema, settings.warehouse.marts_schema
+    order_id, status = warehouse.execute(
+        f"SELECT order_id, status FROM {lake}.orders WHERE order_id = (SELECT min(order_id) FROM {lake}.orders)"
+    ).fetchone()
+    silver = f"{settings.lakehouse.silver_namespace}.orders"
+    view = warehouse.execute("SELECT pg_get_viewdef('staging.stg_shop__orders'::regclass)").fetchone()[0]
+
+    def differing(**kwargs) -> list[str]:
+        with pytest.raises(ReconciliationError) as failure:
+            reconcile(settings, stream=False, tables=["orders"], **kwargs)
+        return [f"{c.hop}: {' | '.join(c.differences)}" for c in failure.value.checks if not c.ok]
+
+    def wrong(hop: str, column: str = "status") -> list[str]:
+        return [f"{hop}: order_id={order_id}: {column} is 'lost', expected '{status}'"]
+
+    with _raw_cell_changed(settings, "orders", "order_id", order_id, "status", "lost"):
+        assert differing() == wrong("raw")
+    spark.sql(f"UPDATE {silver} SET status = 'lost' WHERE order_id = {order_id}")
+    try:
+        assert differing() == wrong("silver")
+    finally:
+        spark.sql(f"UPDATE {silver} SET status = '{status}' WHERE order_id = {order_id}")
+        load_lake(settings)  # takes in silver's two new snapshots (the same rows: nothing written)
+    warehouse.execute(f"UPDATE {lake}.orders SET status = 'lost' WHERE order_id = %s", (order_id,))
+    try:  # the staging view reads the lake table: both hops show it
+        assert differing() == wrong("warehouse") + wrong("marts input")
+    finally:
+        warehouse.execute(f"UPDATE {lake}.orders SET status = %s WHERE order_id = %s", (status, order_id))
+    wrong_view = view.replace(
+        "status AS order_status", f"CASE WHEN order_id = {order_id} THEN 'lost' ELSE status END AS order_status"
+    )
+    warehouse.execute(f"CREATE OR REPLACE VIEW staging.stg_shop__orders AS {wrong_view}")
+    try:
+        assert differing() == wrong("marts input")
+    finally:
+        warehouse.execute(f"CREATE OR REPLACE VIEW staging.stg_shop__orders AS {view}")
+    net = warehouse.execute(f"SELECT net_amount FROM {marts}.fct_orders WHERE order_id = %s", (order_id,)).fetchone()[0]
+    warehouse.execute(
+        "UPDATE intermediate.int_orders__joined_items_payments SET net_amount = net_amount + 1 WHERE order_id = %s",
+        (order_id,),
+    )
+    try:
+        [mart] = [line for line in differing(marts=True) if line.startswith("marts")]
+    finally:
+        warehouse.execute(
+            "UPDATE intermediate.int_orders__joined_items_payments SET net_amount = %s WHERE order_id = %s",
+            (net, order_id),
+        )
+    assert mart == (
+        f"marts (incremental vs from scratch): order_id={order_id}: net_amount is '{net + 1}', expected '{net}'"
+    )
+    reconcile(settings, stream=False, tables=["orders"], marts=True)  # all put back
 
 
 def _revenue_orders(source) -> dict[int, tuple]:
@@ -119,8 +211,6 @@ def test_exported_parquet_equals_the_marts(pipeline_run, warehouse, settings) ->
         exported = pq.read_table(io.BytesIO(body))
         assert exported.num_rows == table.num_rows > 0
         assert exported.sort_by(table.column_names[0]).equals(table.sort_by(table.column_names[0]))
-        from services.platform.catalog import iceberg_catalog
-
         gold = iceberg_catalog(settings).load_table(f"{settings.warehouse.gold_namespace}.{mart}").scan().to_arrow()
         assert gold.num_rows == table.num_rows
 
@@ -154,6 +244,7 @@ def test_deployments_carry_the_seed_schedules(settings, services) -> None:
                 deployment = await client.read_deployment_by_name(f"{spec.flow}/sandbox")
                 found[spec.flow] = [s.schedule.cron for s in deployment.schedules]
                 assert deployment.work_pool_name == settings.prefect.work_pool
+                assert deployment.paused is not settings.prefect.schedules_active  # tests: paused
             return found
 
     assert asyncio.run(schedules()) == {
@@ -183,15 +274,23 @@ def test_sandbox_run_executes_a_deployment_on_the_worker(pipeline_run, source, s
 
 def test_the_customer_snapshot_keeps_history(pipeline_run, warehouse, settings) -> None:
     """dbt's SCD2 snapshot: a changed customer gets a closed old version and a current new one."""
-    from services.warehouse.transform import build_models
+    from services.warehouse.stage import build_models
 
     lake = settings.warehouse.lake_schema
-    customer_id, email = warehouse.execute(f"SELECT customer_id, email FROM {lake}.customers LIMIT 1").fetchone()
+    customer_id, email, updated_at = warehouse.execute(
+        f"SELECT customer_id, email, updated_at FROM {lake}.customers LIMIT 1"
+    ).fetchone()
     warehouse.execute(
         f"UPDATE {lake}.customers SET email = 'moved@example.org', updated_at = now() WHERE customer_id = %s",
         (customer_id,),
     )
-    build_models(settings, ["customers_snapshot"])
+    try:
+        build_models(settings, ["customers_snapshot"])
+    finally:  # the lake as the loader left it, for the tests after this one
+        warehouse.execute(
+            f"UPDATE {lake}.customers SET email = %s, updated_at = %s WHERE customer_id = %s",
+            (email, updated_at, customer_id),
+        )
     versions = warehouse.execute(
         "SELECT email, dbt_valid_to IS NULL FROM snapshots.customers_snapshot WHERE customer_id = %s"
         " ORDER BY dbt_valid_from",
@@ -202,12 +301,11 @@ def test_the_customer_snapshot_keeps_history(pipeline_run, warehouse, settings) 
 
 def test_incremental_models_after_a_tick_equal_a_full_rebuild(pipeline_run, source, warehouse, settings) -> None:
     """A tick's inserts, updates and hard deletes through the incremental models give the rows
-    a whole rebuild gives, and only the changed rows were rebuilt. No look-back here, so the
-    run takes only this tick (the pipeline's own rows are minutes old)."""
+    a whole rebuild gives, and only the changed rows were rebuilt."""
     from flows.stages import lakehouse, replicate
     from services.source.tick import tick
     from services.warehouse.dbt import dbt
-    from services.warehouse.transform import load_lake
+    from services.warehouse.stage import load_lake
 
     before_tick = source.execute("SELECT clock_timestamp()").fetchone()[0]
     changes = tick(source, orders=40, seed=11)
@@ -242,15 +340,14 @@ def test_incremental_models_after_a_tick_equal_a_full_rebuild(pipeline_run, sour
     def contents() -> dict[str, list[tuple]]:
         return {name: warehouse.execute(f"SELECT * FROM {table}").fetchall() for name, table in models.items()}
 
-    incremental = dbt(settings, "build", "--vars", "{changes_lookback_minutes: 0}")
+    incremental = dbt(settings, "build")
     assert incremental.success, incremental.exception
     after_tick = contents()
     rebuilt = {r.node.name: r.adapter_response.get("rows_affected") for r in incremental.result.results if r.node}
     for name in models:
         assert 0 < rebuilt[name] < len(after_tick[name]), (name, rebuilt[name])
 
-    # with the default look-back the tick's changes are read again, but rows built as they
-    # are now are not rewritten
+    # a run with nothing new rewrites nothing
     again = dbt(settings, "build", "--select", *models)
     assert again.success, again.exception
     assert {
@@ -261,3 +358,171 @@ def test_incremental_models_after_a_tick_equal_a_full_rebuild(pipeline_run, sour
     whole = dbt(settings, "build", "--full-refresh")
     assert whole.success, whole.exception
     assert contents() == after_tick
+
+
+def _order_facts_from_source(source, order_ids: list[int]) -> dict[int, tuple]:
+    """order_id -> (lines, net amount, payment attempts, captured amount), straight from the source."""
+    rows = source.execute(
+        "SELECT o.order_id,"
+        " (SELECT count(*) FROM shop.order_items i WHERE i.order_id = o.order_id),"
+        " (SELECT coalesce(sum(i.quantity * i.unit_price - i.discount), 0) FROM shop.order_items i"
+        "   WHERE i.order_id = o.order_id),"
+        " (SELECT count(*) FROM shop.payments p WHERE p.order_id = o.order_id),"
+        " (SELECT coalesce(sum(p.amount) FILTER (WHERE p.status = 'captured'), 0) FROM shop.payments p"
+        "   WHERE p.order_id = o.order_id)"
+        " FROM shop.orders o WHERE o.order_id = ANY(%s)",
+        (order_ids,),
+    ).fetchall()
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def test_lone_child_changes_and_extreme_values_reach_the_order_facts(pipeline_run, source, warehouse, settings):
+    """Changes a tick never makes, through the incremental models: a line deleted on its own, a
+    payment deleted on its own, a line moved to another order, a line at its columns' limits,
+    a line whose discount exceeds its amount (quarantined). dbt builds, and every order's facts
+    equal the source's, as a whole rebuild's do."""
+    from flows.stages import lakehouse, replicate
+    from services.warehouse.dbt import dbt
+    from services.warehouse.stage import build_models, load_lake
+
+    busy = source.execute(
+        "SELECT o.order_id FROM shop.orders o WHERE (SELECT count(*) FROM shop.order_items i"
+        " WHERE i.order_id = o.order_id) >= 2 AND EXISTS (SELECT FROM shop.payments p WHERE p.order_id = o.order_id)"
+        " ORDER BY o.order_id LIMIT 6"
+    ).fetchall()
+    lone_line, lone_payment, moved_from, moved_to, extreme, bad = (row[0] for row in busy)
+    first_line = "(SELECT min(order_item_id) FROM shop.order_items WHERE order_id = %s)"
+    source.execute(f"DELETE FROM shop.order_items WHERE order_item_id = {first_line}", (lone_line,))
+    source.execute(
+        "DELETE FROM shop.payments WHERE payment_id = (SELECT min(payment_id) FROM shop.payments WHERE order_id = %s)",
+        (lone_payment,),
+    )
+    source.execute(
+        f"UPDATE shop.order_items SET order_id = %s WHERE order_item_id = {first_line}", (moved_to, moved_from)
+    )
+    source.execute(
+        "UPDATE shop.order_items SET quantity = 2147483647, unit_price = 99999999.99, discount = 0"
+        f" WHERE order_item_id = {first_line}",
+        (extreme,),
+    )
+    before_bad = _order_facts_from_source(source, [bad])
+    source.execute(
+        f"UPDATE shop.order_items SET discount = quantity * unit_price + 1 WHERE order_item_id = {first_line}", (bad,)
+    )
+    source.commit()
+    replicate()
+    lakehouse()
+    load_lake(settings)
+    build_models(settings)  # raises on any failing model or test
+
+    changed = [lone_line, lone_payment, moved_from, moved_to, extreme]
+    facts = {
+        row[0]: tuple(row[1:])
+        for row in warehouse.execute(
+            f"SELECT order_id, item_count, net_amount, payment_attempts, captured_amount"
+            f" FROM {settings.warehouse.marts_schema}.fct_orders WHERE order_id = ANY(%s)",
+            ([*changed, bad],),
+        )
+    }
+    assert {k: facts[k] for k in changed} == _order_facts_from_source(source, changed)
+    assert facts[extreme][1] >= 2147483647 * Decimal("99999999.99")  # the line alone: 2^31 - 1 units at the top price
+    assert facts[bad] == before_bad[bad]  # the line's new version sits in quarantine; its last good one counts
+    rules = (
+        iceberg_catalog(settings)
+        .load_table(f"{settings.lakehouse.quarantine_namespace}.order_items")
+        .scan(selected_fields=("rule",))
+        .to_arrow()
+        .column("rule")
+        .to_pylist()
+    )
+    assert "discount_exceeds_line_amount" in rules
+
+    tables = {
+        "int_orders__joined_items_payments": "intermediate.int_orders__joined_items_payments ORDER BY order_id",
+        "fct_order_items": f"{settings.warehouse.marts_schema}.fct_order_items ORDER BY order_item_id",
+    }
+    incremental = {name: warehouse.execute(f"SELECT * FROM {table}").fetchall() for name, table in tables.items()}
+    whole = dbt(settings, "build", "--full-refresh")
+    assert whole.success, whole.exception
+    assert {
+        name: warehouse.execute(f"SELECT * FROM {table}").fetchall() for name, table in tables.items()
+    } == incremental
+
+
+def test_a_table_added_to_the_publication_flows_end_to_end(pipeline_run, source, warehouse, settings) -> None:
+    """No code change: its default design comes from the catalog (here a composite text key)."""
+    from flows.stages import lakehouse, replicate
+    from services.reconciliation.reconcile import reconcile
+    from services.warehouse.stage import load_lake
+
+    source.execute(
+        "CREATE TABLE shop.gift_cards (code text, region int, balance numeric(8, 2), note text,"
+        " PRIMARY KEY (code, region))"
+    )
+    source.execute("INSERT INTO shop.gift_cards VALUES ('A', 1, 10, NULL), ('A', 2, 20, ''), ('Ü', 1, 0, 'x')")
+    source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.gift_cards")
+    source.commit()
+    replicate()
+    source.execute("UPDATE shop.gift_cards SET balance = 5 WHERE code = 'A' AND region = 1")
+    source.execute("DELETE FROM shop.gift_cards WHERE code = 'Ü'")
+    source.execute("INSERT INTO shop.gift_cards VALUES ('B', 3, 30, 'late')")
+    source.commit()
+    replicate()
+    lakehouse()
+    load_lake(settings)
+    checks = reconcile(settings, stream=False, tables=["gift_cards"])
+    assert [(c.hop, c.got.rows) for c in checks] == [("raw", 3), ("silver", 3), ("warehouse", 3)]
+    lake = settings.warehouse.lake_schema
+    assert warehouse.execute(f"SELECT code, region, balance FROM {lake}.gift_cards ORDER BY 1, 2").fetchall() == [
+        ("A", 1, Decimal("5.00")),
+        ("A", 2, Decimal("20.00")),
+        ("B", 3, Decimal("30.00")),
+    ]
+
+
+def test_chaos_ticks_flow_exactly(pipeline_run, source, warehouse, settings) -> None:
+    """Every change shape, twice (the second drops the column the first added), through every hop
+    with replication batches smaller than the large transaction: every hop and mart reconciles."""
+    from flows.stages import lakehouse
+    from services.reconciliation.reconcile import reconcile
+    from services.replication.native import NativeEngine
+    from services.source.chaos import chaos_tick
+    from services.warehouse.stage import build_models, load_lake
+
+    small = settings.model_copy(update={"replication": settings.replication.model_copy(update={"batch_changes": 100})})
+    for seed in (1, 2):
+        changes = chaos_tick(source, seed=seed, big_transaction_rows=150)
+        assert changes.deleted["order_items"] and changes.updated["products"] and changes.drift_applied
+        batches = NativeEngine(small).run_once().batches
+        assert any(b.tables.get("order_items") and b.tables["order_items"].ops.get("update", 0) >= 150 for b in batches)
+        lakehouse()
+        load_lake(settings)
+        build_models(settings)
+        checks = reconcile(settings, stream=False, marts=True)
+        assert {c.table for c in checks} >= {"chaos_notes", "int_orders__joined_items_payments"}
+    quarantined = iceberg_catalog(settings).load_table(f"{settings.lakehouse.quarantine_namespace}.orders")
+    assert "impossible_ordered_at" in quarantined.scan(selected_fields=("rule",)).to_arrow().column("rule").to_pylist()
+
+
+@given(
+    shapes=st.lists(st.sampled_from(list(change_shapes())), min_size=1, max_size=5),
+    seed=st.integers(0, 2**16),
+)
+@hypothesis_settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_any_sequence_of_change_shapes_reconciles(pipeline_run, source, settings, spark, shapes, seed) -> None:
+    """Property: whatever sequence of change shapes the source takes, every hop equals the source
+    cell for cell and every incremental mart equals its build from scratch. A failure shrinks to
+    the shortest sequence. `make test` tries a few sequences, `make fuzz` many (tests/conftest.py)."""
+    from services.lakehouse.silver import SilverJob
+    from services.reconciliation.reconcile import reconcile
+    from services.replication.native import NativeEngine
+    from services.source.chaos import apply_shapes
+    from services.warehouse.stage import build_models, load_lake
+
+    apply_shapes(source, shapes, seed, big_transaction_rows=150)
+    small = settings.model_copy(update={"replication": settings.replication.model_copy(update={"batch_changes": 100})})
+    NativeEngine(small).run_once()
+    assert not [r.summary() for r in SilverJob(spark, settings).run() if r.error]
+    load_lake(settings)
+    build_models(settings)
+    reconcile(settings, stream=False, marts=True)

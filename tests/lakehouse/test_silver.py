@@ -5,13 +5,15 @@ what Spark wrote."""
 
 from __future__ import annotations
 
+import json
+import random
 from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
 
-from services.lakehouse.design import SILVER_TABLES
-from services.lakehouse.maintenance import maintain
+from services.lakehouse.design import SHOP_TABLES
+from services.lakehouse.maintenance import maintain_tables
 from services.platform.catalog import iceberg_catalog
 from services.replication.raw_zone import Manifest, TableFiles, batch_id, now_utc
 from services.source.tables import PRIMARY_KEYS, TABLES
@@ -35,16 +37,16 @@ def snapshot_ids(spark, settings) -> dict[str, int]:
         t.name: spark.sql(f"SELECT snapshot_id FROM {ns}.{t.name}.snapshots ORDER BY committed_at DESC LIMIT 1")
         .first()
         .snapshot_id
-        for t in SILVER_TABLES
+        for t in SHOP_TABLES
     }
 
 
 def test_silver_equals_the_source_after_snapshot_and_ticks(replicator, job, source, lake_settings, spark) -> None:
     snapshot = replicator.run_once()
-    backlog, tables = job.backlog, [t.name for t in SILVER_TABLES]
+    backlog, tables = job.backlog, [t.name for t in SHOP_TABLES]
     assert backlog.rows(tables) == snapshot.rows
     first = job.run()
-    assert {r.table: r.mode for r in first} == {t.name: "replace" for t in SILVER_TABLES}
+    assert {r.table: r.mode for r in first} == {t.name: "replace" for t in SHOP_TABLES}
     assert backlog.rows(tables) == 0
     assert_silver_equals_source(lake_settings, source)
     replayed = snapshot.rows  # what a full refresh applies: the snapshot and every change since
@@ -66,7 +68,7 @@ def test_silver_equals_the_source_after_snapshot_and_ticks(replicator, job, sour
     assert snapshot_ids(spark, lake_settings) == before
 
     files_before, deletes_before = file_count(lake_settings, "orders"), delete_file_count(lake_settings, "orders")
-    done = maintain(spark, lake_settings, ["orders"])
+    done = maintain_tables(spark, lake_settings, ["orders"])
     assert done["orders"]["data_files_rewritten"] > 0
     assert file_count(lake_settings, "orders") < files_before
     assert done["orders"]["delete_files_removed"] > 0  # applied by the rewrite, then dropped
@@ -137,13 +139,14 @@ def test_a_new_source_column_becomes_a_silver_column(replicator, job, source, la
     assert any(row["loyalty_tier"] for row in silver_rows(lake_settings, "customers", "customer_id").values())
 
 
-def _raw_batch(replicator, table: str, rows: list[dict], schema: pa.Schema) -> None:
+def _raw_batch(replicator, table: str, rows: list[dict], schema: pa.Schema, op: str = "insert") -> None:
     """Commit a hand-made change batch to the raw zone, as the replicator would."""
     latest = replicator.raw.manifests()[-1]
     lsn, at = latest.end_lsn + 1, now_utc()
     batch = batch_id(lsn, "changes")
-    meta = {"_op": "insert", "_lsn": lsn, "_commit_ts": at, "_ingested_at": at, "_batch_id": batch}
-    data = pa.Table.from_pylist([{**row, **meta, "_seq": i} for i, row in enumerate(rows)], schema=schema)
+    meta = {"_op": op, "_lsn": lsn, "_commit_ts": at, "_ingested_at": at, "_batch_id": batch}
+    data = pa.Table.from_pylist([{"_unchanged": None, **row, **meta, "_seq": i} for i, row in enumerate(rows)], schema)
+    unchanged = sorted({c for row in rows for c in row.get("_unchanged") or ()})
     key = replicator.raw.file_key(table, batch, 0)
     size = replicator.raw.put_table(key, data)
     manifest = Manifest(
@@ -155,7 +158,7 @@ def _raw_batch(replicator, table: str, rows: list[dict], schema: pa.Schema) -> N
         at.isoformat(),
         at.isoformat(),
         at.isoformat(),
-        {table: TableFiles([key], len(rows), {"insert": len(rows)}, size)},
+        {table: TableFiles([key], len(rows), {op: len(rows)}, size, unchanged)},
     )
     replicator.raw.commit(manifest)
 
@@ -218,3 +221,78 @@ def test_time_travel_returns_the_earlier_state(replicator, job, source, lake_set
     at = before.committed_at.strftime("%Y-%m-%d %H:%M:%S.%f")
     assert spark.sql(f"SELECT count(*) AS n FROM {table} TIMESTAMP AS OF '{at}'").first().n == len(statuses)
     assert spark.sql(f"SELECT count(*) AS n FROM {table}").first().n != len(statuses)
+
+
+def large(seed: int) -> str:
+    """Incompressible text far beyond the TOAST threshold (~2 kB): Postgres stores it out of line."""
+    return random.Random(seed).randbytes(5000).hex()
+
+
+def test_large_values_an_update_left_untouched_keep_their_value(replicator, job, source, lake_settings) -> None:
+    """Postgres does not resend a TOASTed value an update leaves alone; silver must not write NULL."""
+
+    def new_product(seed: int) -> int:
+        return source.execute(
+            "INSERT INTO shop.products (sku, name, category, price, tags, attributes)"
+            " VALUES (%s, 'big', 'toys', 10, %s, %s) RETURNING product_id",
+            (f"BIG-{seed}", [large(seed), "small"], json.dumps({"blob": large(seed + 1)})),
+        ).fetchone()[0]
+
+    kept, rewritten, rekeyed = new_product(1), new_product(3), new_product(5)
+    source.commit()
+    replicator.run_once()
+    job.run()
+    late = new_product(7)  # inserted and updated within one backlog
+    source.execute("UPDATE shop.products SET price = 11 WHERE product_id IN (%s, %s)", (kept, late))
+    source.execute("UPDATE shop.products SET attributes = %s WHERE product_id = %s", ('{"blob": "x"}', rewritten))
+    source.commit()
+    source.execute("UPDATE shop.products SET price = 12 WHERE product_id = %s", (rewritten,))
+    source.execute("UPDATE shop.products SET product_id = 900100 WHERE product_id = %s", (rekeyed,))
+    source.commit()
+    source.execute("UPDATE shop.products SET price = 13 WHERE product_id = 900100")  # untouched since the key change
+    source.execute("UPDATE shop.products SET product_id = 900101 WHERE product_id = %s", (late,))
+    source.commit()
+    replicator.run_once()
+    result = next(iter(job.run(["products"])))
+    assert result.quarantined == {}
+    assert_silver_equals_source(lake_settings, source, ["products"])
+    assert silver_rows(lake_settings, "products", "product_id")[900100]["tags"][0] == large(5)
+
+
+def test_an_untouched_value_no_earlier_version_holds_is_quarantined(replicator, job, source, lake_settings) -> None:
+    replicator.run_once()
+    job.run()
+    template = replicator.raw.read_table("products")
+    row = {**template.slice(0, 1).to_pylist()[0], "product_id": 900200, "attributes": None}
+    _raw_batch(replicator, "products", [{**row, "_unchanged": ["attributes"]}], template.schema, op="update")
+    result = next(iter(job.run(["products"])))
+    assert result.quarantined == {"unknown_unchanged_value": 1}
+    assert 900200 not in silver_rows(lake_settings, "products", "product_id")
+
+
+def test_a_table_copied_anew_replaces_only_its_silver_table(replicator, job, source, lake_settings) -> None:
+    replicator.run_once()
+    job.run()
+    source.execute("ALTER TABLE shop.products ADD COLUMN origin text NOT NULL DEFAULT 'unknown'")
+    tick(source, orders=10, seed=22)
+    source.commit()
+    replicator.run_once()
+    modes = {r.table: r.mode for r in job.run()}
+    assert modes["products"] == "replace" and modes["orders"] == "merge"
+    assert_silver_equals_source(lake_settings, source)
+    assert {r["origin"] for r in silver_rows(lake_settings, "products", "product_id").values()} == {"unknown"}
+
+
+def test_a_value_the_raw_zone_keeps_as_text_quarantines_its_row(replicator, job, source, lake_settings) -> None:
+    replicator.run_once()
+    job.run()
+    order_id, product_id = (source.execute(f"SELECT min({k}) FROM shop.{t}").fetchone()[0] for t, k in
+                            (("orders", "order_id"), ("products", "product_id")))  # fmt: skip
+    before = silver_rows(lake_settings, "orders", "order_id")[order_id]
+    source.execute("UPDATE shop.orders SET ordered_at = 'infinity' WHERE order_id = %s", (order_id,))
+    source.execute("UPDATE shop.products SET price = 'NaN' WHERE product_id = %s", (product_id,))  # price >= 0 holds
+    source.commit()
+    replicator.run_once()
+    results = {r.table: r for r in job.run(["orders", "products"])}
+    assert results["orders"].quarantined == results["products"].quarantined == {"unrepresentable_value": 1}
+    assert silver_rows(lake_settings, "orders", "order_id")[order_id] == before  # its last good version stays

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.platform.bootstrap import NAMESPACES, create_platform_resources
+from services.platform.bootstrap import create_platform_resources
 from services.platform.catalog import iceberg_catalog
 from services.platform.clients import kinesis_client, s3_client
 
@@ -22,4 +22,4 @@ def test_bootstrap_creates_the_platform_resources_and_can_run_again(settings, se
     assert {b["Name"] for b in s3_client(isolated).list_buckets()["Buckets"]} >= set(isolated.s3.buckets)
     description = kinesis_client(isolated).describe_stream(StreamName=stream.stream)["StreamDescription"]
     assert (description["StreamStatus"], len(description["Shards"])) == ("ACTIVE", 1)
-    assert {".".join(ns) for ns in iceberg_catalog(isolated).list_namespaces()} >= set(NAMESPACES)
+    assert {".".join(ns) for ns in iceberg_catalog(isolated).list_namespaces()} >= set(isolated.iceberg_namespaces)

@@ -9,8 +9,8 @@ import pyarrow as pa
 
 from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, kinesis_client, postgres_connect, s3_client
-from services.platform.local import local_services
-from services.platform.supervisor import Supervisor
+from services.platform.local.servers import local_services
+from services.platform.local.supervisor import Supervisor
 
 
 def test_restart_keeps_rows_objects_tables_and_records(settings, services) -> None:

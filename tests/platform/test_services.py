@@ -13,8 +13,8 @@ import pytest
 
 from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, kinesis_client, postgres_connect, s3_client
-from services.platform.local import local_services
-from services.platform.supervisor import PortClaim, PortInUseError, ServiceSpec, Supervisor
+from services.platform.local.servers import local_services
+from services.platform.local.supervisor import PortClaim, PortInUseError, ServiceSpec, Supervisor
 from tests.cli import sandbox
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from services.platform import class_archive, spark_home, toolchain
-from services.platform.spark import driver_class_archive, driver_spark_home, spark_conf
+from services.platform.local import toolchain
+from services.platform.spark import class_archive
+from services.platform.spark import home as spark_home
+from services.platform.spark.session import driver_class_archive, driver_spark_home, spark_conf
 
 
 def _jar(path: Path, entries: dict[str, str]) -> Path:
@@ -117,3 +119,15 @@ def test_the_archive_is_kept_only_once_the_jvm_has_written_it(tmp_path: Path, mo
     assert archive.read_text() == "x"
     assert not partial.exists() and not stale.exists()
     assert class_archive.java_options(archive) == [f"-XX:SharedArchiveFile={archive}", class_archive.QUIET]
+
+
+def test_the_batch_jvm_yields_the_cpu_and_every_thread_it_starts_does_too(settings, spark) -> None:
+    """The batch stages' JVM runs at `spark.nice` (the stream's consumer at 0, in its own process):
+    Linux keeps a priority per thread, so each of them is checked, including one started just now."""
+    import psutil
+    from pyspark import SparkContext
+
+    spark.range(1000).selectExpr("sum(id)").collect()  # the task threads exist only once a job has run
+    jvm = psutil.Process(SparkContext._gateway.proc.pid)
+    assert settings.spark.nice == 10
+    assert {os.getpriority(os.PRIO_PROCESS, thread.id) for thread in jvm.threads()} == {settings.spark.nice}

@@ -29,7 +29,7 @@ from pydantic import SecretStr
 
 from services.platform.settings import Settings, load_settings
 from services.replication.airbyte import AirbyteEngine, AirbyteSyncResult
-from services.replication.native import ReplicationError
+from services.replication.errors import ReplicationError
 from services.source.tables import TABLES
 
 CLIENT_ID, CLIENT_SECRET, TOKEN = "sandbox-client", "sandbox-secret", "token-1"
@@ -364,3 +364,30 @@ def test_an_unreachable_airbyte_names_the_url(slots) -> None:
 def test_rejected_credentials_name_the_variables(stand_in, slots) -> None:
     with pytest.raises(ReplicationError, match=r"HTTP 401: check SANDBOX_AIRBYTE__CLIENT_ID and .*CLIENT_SECRET"):
         AirbyteEngine(settings_for(stand_in.url, client_secret=SecretStr("wrong"))).run_once()
+
+
+def test_the_replicate_flow_runs_the_engine_the_settings_name(stand_in, slots, services, monkeypatch) -> None:
+    """The scheduled flow, not only `sandbox replicate`, honours SANDBOX_REPLICATION__ENGINE:
+    a Prefect run of `replicate` on the session's server drives the (stand-in) Airbyte API."""
+    from flows import stages, tasks
+
+    environment = {
+        "SANDBOX_REPLICATION__ENGINE": "airbyte",
+        "SANDBOX_AIRBYTE__API_URL": stand_in.url,
+        "SANDBOX_AIRBYTE__CLIENT_ID": CLIENT_ID,
+        "SANDBOX_AIRBYTE__CLIENT_SECRET": CLIENT_SECRET,
+        "SANDBOX_AIRBYTE__POLL_INTERVAL_SECONDS": "0.01",
+        "SANDBOX_AIRBYTE__TIMEOUT_SECONDS": "5",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    tasks.settings.cache_clear()  # the tasks read settings once per process
+    try:
+        state = stages.replicate(return_state=True)
+    finally:
+        tasks.settings.cache_clear()
+
+    assert state.is_completed(), state.message
+    assert state.result() == {"rows": 4_321, "lag_seconds": 0.0}
+    assert stand_in.received("POST", "/jobs") == [{"connectionId": "connection-1", "jobType": "sync"}]
+    assert slots == [f"airbyte_{load_settings().replication.slot}"]

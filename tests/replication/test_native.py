@@ -4,7 +4,9 @@ schema change, and after the replicator is killed at any step and run again."""
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -15,8 +17,9 @@ from datetime import UTC, datetime
 import pytest
 
 from services.platform.clients import Role, postgres_connect
-from services.platform.supervisor import wait_until
-from services.replication.native import NativeEngine, ReplicationError
+from services.platform.local.supervisor import wait_until
+from services.replication.errors import ReplicationError
+from services.replication.native import NativeEngine
 from services.replication.types import UnsupportedTypeError
 from services.source.tables import TABLES
 from services.source.tick import tick
@@ -153,6 +156,119 @@ def test_every_column_type_survives_snapshot_and_change_capture(engine, source) 
     assert raw[2]["code"] is None and raw[11]["code"] == raw[1]["code"] == "ab "  # char(3) keeps its padding
 
 
+def large(seed: int) -> str:
+    """Incompressible text far beyond the TOAST threshold (~2 kB): Postgres stores it out of line."""
+    return random.Random(seed).randbytes(6000).hex()
+
+
+def test_large_values_an_update_leaves_untouched_are_marked_unchanged_not_null(engine, source) -> None:
+    source.execute("CREATE TABLE shop.toast_zoo (id int PRIMARY KEY, n int, t text, j jsonb, a text[], b bytea)")
+    source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.toast_zoo")
+    insert = "INSERT INTO shop.toast_zoo VALUES (%s, 0, %s, %s, %s, %s)"
+
+    def values(seed: int) -> tuple:
+        blob = bytes.fromhex(large(seed + 3))
+        return large(seed), json.dumps({"blob": large(seed + 1)}), [large(seed + 2), None], blob
+
+    source.execute(insert, (1, *values(1)))
+    source.commit()
+    engine.run_once()  # row 1 through the snapshot
+    source.execute(insert, (2, *values(5)))
+    source.commit()
+    source.execute("UPDATE shop.toast_zoo SET n = n + 1")  # every large value untouched
+    source.execute("UPDATE shop.toast_zoo SET t = %s WHERE id = 2", (large(9),))
+    source.commit()
+    source.execute("UPDATE shop.toast_zoo SET n = n + 1 WHERE id = 2")  # t is untouched again, at its new value
+    source.execute("UPDATE shop.toast_zoo SET id = 3 WHERE id = 1")  # a key change keeps the old key's values
+    source.execute("UPDATE shop.toast_zoo SET j = NULL, a = '{}' WHERE id = 2")
+    source.commit()
+    batches = engine.run_once().batches
+    assert_raw_equals_source(engine, source, ["toast_zoo"])
+    assert set().union(*(b.tables["toast_zoo"].unchanged for b in batches)) == {"t", "j", "a", "b"}
+    rows = engine.raw.read_table("toast_zoo").to_pylist()
+    untouched = [r for r in rows if r["_unchanged"]]
+    assert {r["_op"] for r in untouched} == {"update", "insert"}  # the insert is the key change's
+    assert all(r[c] is None for r in untouched for c in r["_unchanged"])
+
+
+def test_a_table_joining_the_publication_is_copied_then_followed(engine, source) -> None:
+    engine.run_once()
+    source.execute("CREATE TABLE shop.gift_cards (code text PRIMARY KEY, balance numeric(8, 2))")
+    source.execute("INSERT INTO shop.gift_cards VALUES ('A', 10), ('B', 20)")  # rows from before it was published
+    source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.gift_cards")
+    source.execute("INSERT INTO shop.gift_cards VALUES ('C', 30)")
+    source.commit()
+    tick(source, orders=5, seed=21)
+    source.commit()
+    batches = engine.run_once().batches
+    copied = [b for b in batches if b.kind == "snapshot"]
+    assert [sorted(b.tables) for b in copied] == [["gift_cards"]]
+    assert batches[-1].schemas["gift_cards"].key == ["code"]
+    source.execute("UPDATE shop.gift_cards SET balance = 0 WHERE code = 'A'")
+    source.commit()
+    assert [b.kind for b in engine.run_once().batches] == ["changes"]
+    assert_raw_equals_source(engine, source, [*TABLES, "gift_cards"])
+
+
+def test_a_column_added_with_a_default_copies_its_table_anew(engine, source) -> None:
+    """Existing rows take the default without a change event: only a new copy is exact."""
+    engine.run_once()
+    source.execute("ALTER TABLE shop.products ADD COLUMN origin text NOT NULL DEFAULT 'unknown'")
+    source.execute("UPDATE shop.products SET origin = 'EU' WHERE product_id = 1")
+    source.commit()
+    batches = engine.run_once().batches
+    assert [sorted(b.tables) for b in batches if b.kind == "snapshot"] == [["products"]]
+    assert_raw_equals_source(engine, source, TABLES)
+    source.execute("ALTER TABLE shop.products DROP COLUMN origin")
+    source.execute("ALTER TABLE shop.products ADD COLUMN origin text DEFAULT 'moved'")  # the same name, a new column
+    source.commit()
+    assert any(b.kind == "snapshot" for b in engine.run_once().batches)
+    assert_raw_equals_source(engine, source, TABLES)
+    source.execute("ALTER TABLE shop.products ADD COLUMN note text")  # no default: existing rows are NULL, as in raw
+    source.commit()
+    assert [b.kind for b in engine.run_once().batches] == []
+    assert_raw_equals_source(engine, source, TABLES)
+
+
+BEYOND_RAW_TYPES = {  # a value the source accepts, its column type, the text the raw zone keeps
+    "'infinity'": ("timestamptz", "infinity"),
+    "'-infinity'": ("timestamp", "-infinity"),
+    "'10000-01-01 00:00:00+00'": ("timestamptz", "10000-01-01 00:00:00+00"),
+    "'0044-03-15 12:00:00 BC'": ("timestamp", "0044-03-15 12:00:00 BC"),
+    "'infinity'::date": ("date", "infinity"),
+    "'NaN'": ("numeric(10, 2)", "NaN"),
+    "'24:00'": ("time", "24:00:00"),
+    "'{{1,2},{3,4}}'": ("int[]", "{{1,2},{3,4}}"),
+    "'{1.50,NaN}'": ("numeric(6, 2)[]", "{1.50,NaN}"),
+}
+
+
+def test_values_beyond_the_raw_types_are_kept_as_text_never_approximated(engine, source) -> None:
+    """Through the snapshot and change capture alike: NULL in the column, the text in _unrepresentable."""
+    columns = ", ".join(f"c{i} {kind}" for i, (kind, _) in enumerate(BEYOND_RAW_TYPES.values()))
+    source.execute(f"CREATE TABLE shop.limits (id int PRIMARY KEY, {columns})")
+    source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.limits")
+    values = ", ".join(BEYOND_RAW_TYPES)
+    source.execute(f"INSERT INTO shop.limits VALUES (1, {values})")
+    source.commit()
+    engine.run_once()
+    source.execute(f"INSERT INTO shop.limits VALUES (2, {values})")
+    source.execute(  # the edges the raw types do hold, exactly
+        "INSERT INTO shop.limits (id, c0, c1, c4, c5, c6) VALUES"
+        " (3, '0001-01-01 00:00:00+00', '9999-12-31 23:59:59.999999', '9999-12-31', 99999999.99, '23:59:59.999999')"
+    )
+    source.commit()
+    engine.run_once()
+    rows = {r["id"]: r for r in engine.raw.read_table("limits").to_pylist()}
+    expected = {f"c{i}": text for i, (_, text) in enumerate(BEYOND_RAW_TYPES.values())}
+    for key in (1, 2):
+        assert dict(rows[key]["_unrepresentable"]) == expected, key
+        assert all(rows[key][column] is None for column in expected)
+    assert rows[3]["_unrepresentable"] is None
+    assert (rows[3]["c0"], rows[3]["c1"]) == (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999))
+    assert str(rows[3]["c5"]) == "99999999.99"
+
+
 def test_a_table_without_a_primary_key_is_refused_by_name(engine, source) -> None:
     source.execute("CREATE TABLE shop.audit_log (happened_at timestamptz, note text)")
     source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.audit_log")
@@ -170,6 +286,28 @@ def test_an_unsupported_type_is_named_with_its_table_and_column(engine, source) 
     source.commit()
     with pytest.raises(UnsupportedTypeError, match=r"table shop\.leases, column term: .*interval"):
         engine.run_once()
+
+
+def test_a_transaction_left_open_anywhere_is_named_instead_of_waited_on_forever(
+    engine_settings, source, settings
+) -> None:
+    """Postgres creates a slot only after every transaction holding an id has ended, in every
+    database: one session left idle in transaction after a write (here in another database)
+    would make the snapshot wait without end. The run gives up after `slot_wait_seconds`,
+    names the session, and writes nothing; once it ends, the same run snapshots."""
+    patient = engine_settings.model_copy(
+        update={"replication": engine_settings.replication.model_copy(update={"slot_wait_seconds": 2.0})}
+    )
+    engine = NativeEngine(patient, database=source.info.dbname)
+    with postgres_connect(settings, "postgres", Role.ADMIN, application_name="forgotten-session") as forgotten:
+        forgotten.execute("CREATE TEMP TABLE scratch (id int)")  # a write: the transaction holds an id
+        with pytest.raises(
+            ReplicationError, match=r"waited 2 s .*application forgotten-session, user \w+, idle in transaction"
+        ):
+            engine.run_once()
+        assert engine.raw.manifests() == []
+        forgotten.rollback()
+    assert engine.run_once().batches[0].kind == "snapshot"
 
 
 def test_a_lost_slot_is_a_clear_error_and_resync_recovers(engine, source, settings) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from services.source.clickstream import EVENT_TYPES, clickstream, read_catalogue
+import numpy as np
+
+from services.source.clickstream import EVENT_TYPES, Catalogue, clickstream, read_catalogue
 from services.source.loader import load_folder
 
 
@@ -42,3 +45,19 @@ def test_the_same_seed_gives_the_same_events(scratch_source, small_csvs) -> None
     first = list(itertools.islice(clickstream(catalogue, seed=8, clock=fixed_clock), 200))
     second = list(itertools.islice(clickstream(catalogue, seed=8, clock=fixed_clock), 200))
     assert first == second
+
+
+def test_no_event_is_stamped_later_than_it_is_sent() -> None:
+    """Sessions last minutes; their events are dated back from the moment the session is sent,
+    so a live chart never shows a minute that has not happened yet."""
+    catalogue = Catalogue(np.arange(1, 50), np.arange(1, 20), [Decimal("9.99")] * 19)
+    sent = []
+    for event in itertools.islice(clickstream(catalogue, seed=3), 2000):
+        sent.append((datetime.fromisoformat(event["occurred_at"]), datetime.now(UTC), event))
+    assert all(occurred <= at for occurred, at, _ in sent)
+    by_session: dict[str, list[datetime]] = {}
+    for occurred, _, event in sent:
+        by_session.setdefault(event["session_id"], []).append(occurred)
+    assert all(times == sorted(times) for times in by_session.values())
+    longest = max(times[-1] - times[0] for times in by_session.values())
+    assert longest > timedelta(seconds=30)  # sessions keep their length

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,11 +18,13 @@ import pytest
 from services.source.generator import Scale, generate_dataset, write_csvs
 from services.source.tables import CSV_COLUMNS, TABLES, csv_name
 
+AS_OF = date(2026, 6, 15)
+
 
 def test_same_seed_and_scale_give_identical_bytes(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
-    write_csvs(generate_dataset(500, 11), first)
-    write_csvs(generate_dataset(500, 11), second)
+    write_csvs(generate_dataset(500, 11, as_of=AS_OF), first)
+    write_csvs(generate_dataset(500, 11, as_of=AS_OF), second)
     for table in TABLES:
         assert (first / csv_name(table)).read_bytes() == (second / csv_name(table)).read_bytes(), table
 
@@ -39,6 +42,8 @@ def test_separate_processes_write_identical_bytes(tmp_path: Path) -> None:
                 "1000",
                 "--seed",
                 "5",
+                "--as-of",
+                "2026-06-15",
                 "--out",
                 str(tmp_path / name),
             ],
@@ -51,9 +56,24 @@ def test_separate_processes_write_identical_bytes(tmp_path: Path) -> None:
 
 
 def test_another_seed_gives_other_data(tmp_path: Path) -> None:
-    write_csvs(generate_dataset(500, 11), tmp_path / "a")
-    write_csvs(generate_dataset(500, 12), tmp_path / "b")
+    write_csvs(generate_dataset(500, 11, as_of=AS_OF), tmp_path / "a")
+    write_csvs(generate_dataset(500, 12, as_of=AS_OF), tmp_path / "b")
     assert (tmp_path / "a" / "orders.csv").read_bytes() != (tmp_path / "b" / "orders.csv").read_bytes()
+
+
+def test_the_history_ends_on_the_as_of_day(tmp_path: Path) -> None:
+    """The newest order is within a day of --as-of and no time is after it; another day moves
+    the whole history (the same shop, shifted), so ticks stamped with the clock continue it."""
+    for as_of in (AS_OF, date(2027, 2, 1)):
+        data = generate_dataset(2000, 11, as_of=as_of)
+        midnight = datetime.combine(as_of, time(), UTC)
+        ordered = data["orders"]["ordered_at"].to_pylist()
+        assert midnight - timedelta(days=1) < max(ordered) < midnight
+        assert min(ordered) >= midnight - timedelta(days=366)
+        for table, column in (("payments", "attempted_at"), ("customers", "signup_at")):
+            assert max(data[table][column].to_pylist()) < midnight, table
+    today = datetime.now(UTC).date()
+    assert generate_dataset(100, 11)["orders"] == generate_dataset(100, 11, as_of=today)["orders"]  # the default
 
 
 def test_csv_headers_are_the_table_columns(small_csvs: Path) -> None:
@@ -64,7 +84,7 @@ def test_csv_headers_are_the_table_columns(small_csvs: Path) -> None:
 
 @pytest.fixture(scope="module")
 def dataset():
-    return generate_dataset(3000, 3)
+    return generate_dataset(3000, 3, as_of=AS_OF)
 
 
 def test_every_reference_points_at_an_existing_row(dataset) -> None:

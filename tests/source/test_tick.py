@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from services.source.loader import load_folder
 from services.source.tick import tick
 
@@ -65,3 +67,67 @@ def test_drift_adds_a_column_and_data_keeps_flowing(scratch_source, small_csvs) 
     assert second.drift_applied == []
     assert second.inserted["orders"] == 20
     assert scratch_source.execute("SELECT count(loyalty_tier) FROM shop.customers").fetchone()[0] > tiers
+
+
+def _contents(conn) -> dict[str, list[tuple]]:
+    """Every shop table's rows, but for the times the database stamps when a change happens."""
+    stamped = {"created_at", "updated_at", "noted_at", "attempted_at"}
+    found = {}
+    for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'shop' ORDER BY 1"):
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM shop.{table} ORDER BY 1")
+            keep = [i for i, d in enumerate(cur.description) if d.name not in stamped]
+            found[table] = [tuple(row[i] for i in keep) for row in cur.fetchall()]
+    return found
+
+
+def test_a_chaos_tick_is_repeatable_for_a_seed_and_makes_every_shape(settings, scratch_source, small_csvs) -> None:
+    from services.platform.clients import Role, postgres_connect
+    from services.source.chaos import chaos_tick, every_unicode_class
+    from services.source.schema import apply_migrations
+
+    load_folder(scratch_source, small_csvs)
+    name = scratch_source.info.dbname
+    with postgres_connect(settings, "postgres", Role.ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}_twin" OWNER "{settings.postgres.app_user}"')
+    try:
+        with postgres_connect(settings, f"{name}_twin", Role.APP) as twin:
+            apply_migrations(twin)
+            load_folder(twin, small_csvs)  # the same data, ids and sequences included
+            results = [chaos_tick(conn, seed=3, big_transaction_rows=50) for conn in (scratch_source, twin)]
+            assert _contents(scratch_source) == _contents(twin)
+    finally:
+        with postgres_connect(settings, "postgres", Role.ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}_twin" WITH (FORCE)')
+    first = results[0]
+    assert first.summary() == results[1].summary()
+    assert first.deleted["order_items"] and first.deleted["payments"] and first.deleted["orders"]
+    assert first.updated["order_items"] >= 50 and first.inserted["chaos_notes"] == 5
+    assert "added chaos_notes.extra with a default" in first.drift_applied
+    categories = {unicodedata.category(c) for c in every_unicode_class()}
+    assert len(categories) == 29  # every general category but surrogates (Cs)
+    assert scratch_source.execute(
+        "SELECT count(*) FROM shop.customers WHERE first_name = %s", (every_unicode_class(),)
+    ).fetchone() == (1,)
+
+
+def test_values_at_their_types_limits_never_make_a_later_tick_fail(scratch_source, small_csvs) -> None:
+    """A chaos tick leaves prices, quantities and amounts at their columns' largest values; the
+    changes made to them later (a tick's repricing, the chaos shapes' nudges) stay in range
+    instead of overflowing and stopping the tick."""
+    from services.source.chaos import apply_shapes
+
+    load_folder(scratch_source, small_csvs)
+    scratch_source.execute("UPDATE shop.products SET price = 99999999.99")
+    scratch_source.execute("UPDATE shop.order_items SET quantity = 2147483647, unit_price = 99999999.99")
+    scratch_source.execute("UPDATE shop.payments SET amount = 9999999999.99")
+    scratch_source.commit()
+    apply_shapes(scratch_source, ["large values", "lone child deletes and updates"], seed=0)
+    apply_shapes(scratch_source, ["large values rewritten or left untouched", "numerics at their limits"], seed=1)
+    result = tick(scratch_source, orders=5, seed=3)
+    assert result.updated["products"] > 0
+    ceiling = scratch_source.execute(
+        "SELECT max(price) <= 99999999.99, (SELECT max(quantity) FROM shop.order_items) <= 2147483647"
+        " FROM shop.products"
+    ).fetchone()
+    assert ceiling == (True, True)

@@ -11,7 +11,7 @@ import pytest
 
 from services.platform.bootstrap import ensure_stream
 from services.platform.catalog import iceberg_catalog
-from services.platform.clients import kinesis_client
+from services.platform.clients import kinesis_client, s3_client
 from services.source.clickstream import Catalogue, clickstream
 from services.streaming.consumer import StreamConsumer
 
@@ -35,7 +35,12 @@ def stream_settings(settings, services):
 def consumer_factory(spark, stream_settings):
     def make(step=lambda point: None) -> StreamConsumer:
         return StreamConsumer(
-            spark, stream_settings, kinesis_client(stream_settings), iceberg_catalog(stream_settings), step
+            spark,
+            stream_settings,
+            kinesis_client(stream_settings),
+            s3_client(stream_settings),
+            iceberg_catalog(stream_settings),
+            step,
         )
 
     return make

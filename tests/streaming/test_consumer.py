@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.platform.clients import kinesis_client
+from services.platform.clients import kinesis_client, s3_client
 from services.streaming.producer import produce
 from tests.streaming.conftest import events, realtime_rows
 
@@ -145,14 +145,14 @@ def _environment(settings) -> dict[str, str]:
 
 def test_maintenance_keeps_the_checkpoints(stream_settings, consumer_factory, spark) -> None:
     """Compaction and snapshot expiry add snapshots without checkpoints: a restart still resumes exactly."""
-    from services.lakehouse.maintenance import maintain
+    from services.lakehouse.maintenance import maintain_tables
 
     produced = events(400, seed=5)
     send(stream_settings, produced[:200])
     consumer_factory().run(until_idle=True)
     send(stream_settings, produced[200:300])
     consumer_factory().run(until_idle=True)
-    done = maintain(spark, stream_settings, ["events", "events_per_minute", "dead_letter"])
+    done = maintain_tables(spark, stream_settings, ["events", "events_per_minute", "dead_letter"])
     assert set(done) == {"events", "events_per_minute", "dead_letter"}
     assert done["events"]["data_files_rewritten"] > 0
     send(stream_settings, produced[300:])
@@ -170,9 +170,36 @@ def test_a_consumer_run_again_takes_what_its_reader_had_read_ahead(stream_settin
     scoped = stream_settings.model_copy(update={"streaming": streaming})
     produced = events(600, seed=6)
     send(scoped, produced)
-    consumer = StreamConsumer(spark, scoped, kinesis_client(scoped), iceberg_catalog(scoped))
+    consumer = StreamConsumer(spark, scoped, kinesis_client(scoped), s3_client(scoped), iceberg_catalog(scoped))
     batches = []
     first = consumer.run(stop=lambda: bool(batches), on_batch=batches.append)  # stops with records read ahead
     assert first.events < len(produced)
     consumer.run(until_idle=True)
     assert_exactly(scoped, produced)
+
+
+def test_a_consumer_in_its_own_process_takes_every_event_once(stream_settings) -> None:
+    """What the flows run beside the batch stages: the child is up (its own Spark driver) before
+    anything is sent, relays each batch, and returns once the stream is drained."""
+    from services.streaming.own_process import ConsumerProcess
+
+    produced = events(500, seed=3)
+    # not before 10 s: an idle stream must not end the run before the send below has begun
+    consumer = ConsumerProcess(stream_settings, not_before_seconds=10.0).start()
+    send(stream_settings, produced)
+    batches = []
+    result = consumer.wait(on_batch=batches.append)
+    assert result.events == 500 == sum(b.events for b in batches)
+    assert 0 < result.p99_seconds <= result.worst_batch_p99_seconds  # over every event, never above the worst batch's
+    assert_exactly(stream_settings, produced)
+
+
+def test_a_consumer_process_that_fails_says_why(stream_settings) -> None:
+    from services.streaming.own_process import ConsumerProcess, ConsumerProcessError
+
+    gone = stream_settings.model_copy(
+        update={"kinesis": stream_settings.kinesis.model_copy(update={"stream": "no-such-stream"})}
+    )
+    consumer = ConsumerProcess(gone, not_before_seconds=0.0).start()
+    with pytest.raises(ConsumerProcessError, match=r"the stream consumer failed: .*no-such-stream"):
+        consumer.wait()

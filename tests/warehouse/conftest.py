@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, postgres_connect
-from services.warehouse.loader import WarehouseLoader
+from services.warehouse.postgres_schema import LOAD_ID
+from services.warehouse.stage import load_lake
 
 
 @pytest.fixture
@@ -27,13 +27,31 @@ def warehouse(warehouse_settings, services):
         c.execute(f'DROP SCHEMA IF EXISTS "{warehouse_settings.warehouse.lake_schema}" CASCADE')
 
 
+class Loads:
+    """The warehouse stage's own entry (`load_lake`) for this test's lake schema."""
+
+    def __init__(self, settings, conn) -> None:
+        self.settings, self.conn = settings, conn
+
+    def run(self, names: list[str] | None = None, full_refresh: bool = False) -> list:
+        return load_lake(self.settings, names, full_refresh)
+
+    def loaded_snapshot(self, name: str) -> int | None:
+        row = self.conn.execute(
+            f'SELECT snapshot_id FROM "{self.settings.warehouse.lake_schema}"._loads WHERE table_name = %s', (name,)
+        ).fetchone()
+        return row[0] if row else None
+
+
 @pytest.fixture
-def loader(warehouse_settings, warehouse) -> WarehouseLoader:
-    return WarehouseLoader(warehouse_settings, iceberg_catalog(warehouse_settings), warehouse)
+def loader(warehouse_settings, warehouse) -> Loads:
+    return Loads(warehouse_settings, warehouse)
 
 
 def lake_rows(conn, schema: str, table: str, key: str) -> dict[object, dict[str, object]]:
+    """A lake table's rows by key, without the loader's bookkeeping column."""
     with conn.cursor() as cur:
         cur.execute(f'SELECT * FROM "{schema}"."{table}"')
         names = [d.name for d in cur.description]
-        return {row[names.index(key)]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return {row[key]: {k: v for k, v in row.items() if k != LOAD_ID} for row in rows}

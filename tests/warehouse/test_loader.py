@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from services.lakehouse.design import SILVER_TABLES
+from services.lakehouse.design import SHOP_TABLES
 from services.source.tables import PRIMARY_KEYS, TABLES
 from services.source.tick import tick
 from services.warehouse import loader as loader_module
+from services.warehouse.postgres_schema import LOAD_ID
 from tests.replication.conftest import source_rows
 from tests.warehouse.conftest import lake_rows
 
@@ -31,7 +32,7 @@ def test_load_is_exact_then_incremental(replicator, job, source, loader, warehou
     replicator.run_once()
     job.run()
     first = {r.table: r for r in loader.run()}
-    assert {t.name: first[t.name].mode for t in SILVER_TABLES} == {t.name: "full" for t in SILVER_TABLES}
+    assert {t.name: first[t.name].mode for t in SHOP_TABLES} == {t.name: "full" for t in SHOP_TABLES}
     assert first["events"].mode.startswith("empty")  # declared by the real-time path, not yet written
     assert lake_rows(warehouse, schema, "events", "event_id") == {}
     assert_lake_equals_source(warehouse, schema, source)
@@ -57,9 +58,9 @@ def test_load_is_exact_then_incremental(replicator, job, source, loader, warehou
     assert_lake_equals_source(warehouse, schema, source)
     # the lookup indexes a full reload drops for its COPY are there again
     assert indexed_columns(warehouse, schema) == {
-        "orders": {"order_id", "updated_at", "customer_id"},
-        "order_items": {"order_item_id", "updated_at", "order_id"},
-        "payments": {"payment_id", "updated_at", "order_id"},
+        "orders": {"order_id", LOAD_ID, "customer_id"},
+        "order_items": {"order_item_id", LOAD_ID, "order_id"},
+        "payments": {"payment_id", LOAD_ID, "order_id"},
     }
 
 
@@ -151,3 +152,46 @@ def test_an_expired_bookmark_falls_back_to_a_full_reload(
 def test_unknown_table_is_named(loader) -> None:
     with pytest.raises(ValueError, match="unknown table nope"):
         loader.run(["nope"])
+
+
+def load_ids(conn, schema: str, table: str, key: str) -> dict[object, int]:
+    return dict(conn.execute(f'SELECT {key}, {LOAD_ID} FROM "{schema}"."{table}"').fetchall())
+
+
+def test_loads_stamp_what_they_change_and_keep_what_it_replaced(
+    replicator, job, source, loader, warehouse, warehouse_settings, spark
+) -> None:
+    """dbt reads changes by load: a load stamps only the rows it writes, keeps the lines it deletes
+    or changes as they were, and a compaction (same rows, new files) writes nothing."""
+    from services.lakehouse.maintenance import maintain_tables
+
+    schema = warehouse_settings.warehouse.lake_schema
+    replicator.run_once()
+    job.run()
+    first = {r.table: r for r in loader.run()}
+    assert set(load_ids(warehouse, schema, "order_items", "order_item_id").values()) == {first["order_items"].load_id}
+    deleted, changed = (r[0] for r in source.execute("SELECT order_item_id FROM shop.order_items ORDER BY 1 LIMIT 2"))
+    quantity = source.execute("SELECT quantity FROM shop.order_items WHERE order_item_id = %s", (changed,)).fetchone()[
+        0
+    ]
+    source.execute("DELETE FROM shop.order_items WHERE order_item_id = %s", (deleted,))
+    source.execute("UPDATE shop.order_items SET quantity = quantity + 1 WHERE order_item_id = %s", (changed,))
+    source.commit()
+    replicator.run_once()
+    job.run(["order_items"])
+    second = loader.run(["order_items"])[0]
+    assert (second.upserts, second.deletes) == (1, 1)
+    ids = load_ids(warehouse, schema, "order_items", "order_item_id")
+    assert ids[changed] == second.load_id > first["order_items"].load_id
+    assert {k for k, v in ids.items() if v == second.load_id} == {changed}
+    previous = warehouse.execute(
+        f'SELECT order_item_id, quantity, {LOAD_ID} FROM "{schema}".order_items__previous ORDER BY 1'
+    ).fetchall()
+    assert [(row[0], row[2]) for row in previous] == [(deleted, second.load_id), (changed, second.load_id)]
+    assert previous[1][1] == quantity  # the changed line as it was
+
+    assert maintain_tables(spark, warehouse_settings, ["order_items"])["order_items"]["data_files_rewritten"] > 0
+    compacted = loader.run(["order_items"])[0]
+    assert (compacted.upserts, compacted.deletes) == (0, 0)
+    assert load_ids(warehouse, schema, "order_items", "order_item_id") == ids
+    assert_lake_equals_source(warehouse, schema, source)

@@ -1,32 +1,23 @@
 {{
     config(
-        materialized='incremental',
+        materialized=sandbox.incremental_where_loads_are_known(),
         unique_key='order_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         indexes=[{'columns': ['order_id'], 'unique': True}],
         post_hook=[
             "{{ sandbox.delete_rows_gone_from(ref('stg_shop__orders'), 'order_id') }}",
+            "{{ sandbox.forget_previous_versions(source('shop', 'order_items__previous'), 'source_load_id') }}",
+            "{{ sandbox.forget_previous_versions(source('shop', 'payments__previous'), 'source_load_id') }}",
             after_commit("{{ sandbox.vacuum_after_run() }}"),
         ]
     )
 }}
--- One row per order: the order, its lines' totals and its payment attempts.
---   net_amount = sum over the order's lines of (quantity * unit_price - discount); 0 without lines
---   is_revenue = order_status <> 'cancelled'
---   revenue    = net_amount when is_revenue, else 0
---   payment_method, latest_payment_status: of the order's latest attempt (as in
---   int_payments__ranked_attempts, whose whole-table window this model does not read)
---
--- Incremental, because every order mart reads it and a full rebuild at a million orders is
--- most of `dbt build`. A run rebuilds the orders whose order, lines or payments changed since
--- the newest change this table holds (less a look-back for source transactions that commit
--- late: var changes_lookback_minutes), and the orders whose customer_order_number changed
--- (an order of the same customer was added, deleted, moved or re-timed), and writes those that
--- differ from the built rows; the post-hook removes deleted orders. Every step reads only
--- those orders, through the lake tables' lookup indexes.
--- (Lines and payments leave the source with their order: one deleted on its own, its order
--- untouched, leaves the order's totals stale until a full refresh.)
+-- One row per order: the order, its lines' totals and its payment attempts (rules in
+-- macros/business_rules.sql). Incremental: which orders a run rebuilds is stated in
+-- dbt/README.md ("Incremental models").
+-- depends_on: {{ ref('stg_shop__previous_order_items') }}
+-- depends_on: {{ ref('stg_shop__previous_payments') }}
 with orders as (
 
     select * from {{ ref('stg_shop__orders') }}
@@ -51,27 +42,40 @@ payments as (
 
 {% if is_incremental() %}
 
-{% set changed_after = sandbox.changed_after('source_updated_at') %}
+{% set seen = sandbox.newest_load_seen('source_load_id') %}
 
 changed_orders as (
 
-    -- orders whose order, lines or payments changed. Read from the refs, not the CTEs above:
-    -- a CTE read twice is materialized to disk.
+    -- orders whose row, lines or payments a later load wrote, and orders that lost a line or a
+    -- payment (deleted, or moved to another order). Read from the refs, not the CTEs above: a
+    -- CTE read twice is materialized to disk.
     select order_id
     from {{ ref('stg_shop__orders') }}
-    where updated_at > {{ changed_after }}
+    where _sandbox_load_id > {{ seen }}
 
     union
 
     select order_id
     from {{ ref('stg_shop__order_items') }}
-    where updated_at > {{ changed_after }}
+    where _sandbox_load_id > {{ seen }}
 
     union
 
     select order_id
     from {{ ref('stg_shop__payments') }}
-    where updated_at > {{ changed_after }}
+    where _sandbox_load_id > {{ seen }}
+
+    union
+
+    select order_id
+    from {{ ref('stg_shop__previous_order_items') }}
+    where _sandbox_load_id > {{ seen }}
+
+    union
+
+    select order_id
+    from {{ ref('stg_shop__previous_payments') }}
+    where _sandbox_load_id > {{ seen }}
 
 ),
 
@@ -154,7 +158,7 @@ item_totals as (
         sum({{ sandbox.line_gross_amount('quantity', 'unit_price') }}) as gross_amount,
         sum(discount) as discount_amount,
         sum({{ sandbox.line_net_amount('quantity', 'unit_price', 'discount') }}) as net_amount,
-        max(updated_at) as updated_at
+        max(_sandbox_load_id) as load_id
 
     from order_items
     {% if is_incremental() %}
@@ -172,7 +176,7 @@ payment_attempts as (
         payment_method,
         payment_status,
         amount,
-        updated_at,
+        _sandbox_load_id,
         row_number() over (partition by order_id order by {{ sandbox.payment_attempt_order() }})
             = count(*) over (partition by order_id) as is_latest_attempt
 
@@ -193,7 +197,7 @@ payment_totals as (
         sum(case when payment_status = 'refunded' then amount else 0 end) as refunded_amount,
         max(case when is_latest_attempt then payment_method end) as payment_method,
         max(case when is_latest_attempt then payment_status end) as latest_payment_status,
-        max(updated_at) as updated_at
+        max(_sandbox_load_id) as load_id
 
     from payment_attempts
     group by order_id
@@ -224,10 +228,10 @@ joined as (
         payment_totals.latest_payment_status,
         cast(customer_order_numbers.customer_order_number as {{ dbt.type_bigint() }}) as customer_order_number,
         greatest(
-            orders.updated_at,
-            coalesce(item_totals.updated_at, orders.updated_at),
-            coalesce(payment_totals.updated_at, orders.updated_at)
-        ) as source_updated_at
+            orders._sandbox_load_id,
+            coalesce(item_totals.load_id, orders._sandbox_load_id),
+            coalesce(payment_totals.load_id, orders._sandbox_load_id)
+        ) as source_load_id
 
     from orders_to_build as orders
     left join item_totals

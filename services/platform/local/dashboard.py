@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from services.platform import toolchain
+from services.platform.local import toolchain
+from services.platform.local.supervisor import PortClaim, ServiceSpec
 from services.platform.settings import PROJECT_ROOT, Settings
-from services.platform.supervisor import PortClaim, ServiceSpec
 
 
 def dashboard_service(settings: Settings) -> ServiceSpec:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.platform import toolchain
+from services.platform.local import toolchain
+from services.platform.local.supervisor import PortClaim, ServiceSpec
 from services.platform.settings import Settings, port_of
-from services.platform.supervisor import PortClaim, ServiceSpec
 
 
 def _ready(settings: Settings) -> bool:
@@ -20,7 +20,7 @@ def kinesis_service(settings: Settings) -> ServiceSpec:
     return ServiceSpec(
         name="kinesis",
         url=url,
-        argv=[str(toolchain.node_bin("node")), str(toolchain.KINESALITE_DIR / "server.js")],
+        argv=[str(toolchain.node_bin()), str(toolchain.KINESALITE_DIR / "server.js")],
         ports=[PortClaim(port, "SANDBOX_KINESIS__ENDPOINT_URL")],
         env={"KINESIS_HOST": "127.0.0.1", "KINESIS_PORT": str(port), "KINESIS_DATA_DIR": str(data_dir)},
         ready=lambda: _ready(settings),

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from services.platform import toolchain
 from services.platform.clients import s3_client
+from services.platform.local import toolchain
+from services.platform.local.supervisor import PortClaim, ServiceSpec
 from services.platform.settings import Settings, port_of
-from services.platform.supervisor import PortClaim, ServiceSpec
 
 GRPC_OFFSET = 10000  # SeaweedFS listens for gRPC on each HTTP port + 10000
 

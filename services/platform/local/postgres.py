@@ -13,10 +13,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from services.platform import toolchain
 from services.platform.clients import Role, postgres_connect, postgres_credentials
+from services.platform.local import toolchain
+from services.platform.local.supervisor import PortClaim, ServiceSpec
 from services.platform.settings import Settings
-from services.platform.supervisor import PortClaim, ServiceSpec
 
 NOBODY_UID = 65534
 SERVER_OPTIONS = {

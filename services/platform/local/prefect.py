@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from services.platform import toolchain
 from services.platform.clients import Role, postgres_credentials, prefect_environment
+from services.platform.local import toolchain
+from services.platform.local.supervisor import PortClaim, ServiceSpec
 from services.platform.settings import PROJECT_ROOT, Settings, port_of
-from services.platform.supervisor import PortClaim, ServiceSpec
 
 WORKER_NAME = "sandbox-local-worker"
 

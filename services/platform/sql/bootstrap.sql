@@ -23,6 +23,9 @@ SELECT format('ALTER ROLE %I SET max_parallel_workers_per_gather = 0', :'dbt_use
 
 -- The replication role reads every source table for the initial snapshot.
 SELECT format('GRANT pg_read_all_data TO %I', :'replication_user') \gexec
+-- and reads other sessions' activity, so a slot's creation can name the open transactions it
+-- waits for (services/replication/slot_wait.py).
+SELECT format('GRANT pg_read_all_stats TO %I', :'replication_user') \gexec
 
 SELECT format('CREATE DATABASE %I OWNER %I ENCODING %L TEMPLATE template0', db, owner, 'UTF8')
   FROM (VALUES (:'source_db', :'app_user'), (:'warehouse_db', :'dbt_user'), (:'prefect_db', :'prefect_user')) AS t(db, owner)

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=sandbox.incremental_where_loads_are_known(),
         unique_key='order_item_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
@@ -10,16 +10,9 @@
         ]
     )
 }}
--- One row per order line: the line, its order's customer, status and time, and its amounts.
--- revenue summed over an order's lines equals fct_orders.revenue. Every line-level money rule
--- lives in macros/business_rules.sql:
---   gross_amount = quantity * unit_price
---   net_amount   = quantity * unit_price - discount
---   revenue      = net_amount when the order is not cancelled, else 0
---
--- Incremental: a run rebuilds the lines whose line or order changed since the newest change
--- this table holds (source_updated_at, less var changes_lookback_minutes for late commits) and
--- writes those that differ from the built rows; the post-hook removes deleted lines.
+-- One row per order line: the line, its order's customer, status and time, and its amounts
+-- (rules in macros/business_rules.sql); revenue summed over an order's lines equals
+-- fct_orders.revenue. Incremental: which lines a run rebuilds is stated in dbt/README.md.
 with order_items as (
 
     select * from {{ ref('stg_shop__order_items') }}
@@ -34,14 +27,15 @@ orders as (
 
 {% if is_incremental() %}
 
-{% set changed_after = sandbox.changed_after('source_updated_at') %}
+{% set seen = sandbox.newest_load_seen('source_load_id') %}
 
 lines_to_build as (
 
-    -- Read from the refs, not the CTEs above: a CTE read twice is materialized to disk.
+    -- lines a later load wrote, and the lines of orders a later load wrote. Read from the refs,
+    -- not the CTEs above: a CTE read twice is materialized to disk.
     select order_items.order_item_id
     from {{ ref('stg_shop__order_items') }} as order_items
-    where order_items.updated_at > {{ changed_after }}
+    where order_items._sandbox_load_id > {{ seen }}
 
     union
 
@@ -49,7 +43,7 @@ lines_to_build as (
     from {{ ref('stg_shop__order_items') }} as order_items
     inner join {{ ref('stg_shop__orders') }} as orders
         on order_items.order_id = orders.order_id
-    where orders.updated_at > {{ changed_after }}
+    where orders._sandbox_load_id > {{ seen }}
 
 ),
 
@@ -71,7 +65,7 @@ joined as (
         {{ sandbox.money(sandbox.line_gross_amount('order_items.quantity', 'order_items.unit_price')) }} as gross_amount,
         {{ sandbox.money(sandbox.line_net_amount('order_items.quantity', 'order_items.unit_price', 'order_items.discount')) }} as net_amount,
         {{ sandbox.is_revenue_status('orders.order_status') }} as is_revenue,
-        greatest(order_items.updated_at, orders.updated_at) as source_updated_at
+        greatest(order_items._sandbox_load_id, orders._sandbox_load_id) as source_load_id
 
     from order_items
     inner join orders

@@ -7,6 +7,7 @@ select
     postal_code,
     upper(country_code) as country_code,
     created_at,
-    updated_at
+    updated_at,
+    {{ sandbox.lake_load_id() }} as _sandbox_load_id
 
 from {{ source('shop', 'addresses') }}

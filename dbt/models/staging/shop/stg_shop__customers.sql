@@ -10,6 +10,7 @@ select
     segment as customer_segment,
     signup_at as signed_up_at,
     created_at,
-    updated_at
+    updated_at,
+    {{ sandbox.lake_load_id() }} as _sandbox_load_id
 
 from {{ source('shop', 'customers') }}

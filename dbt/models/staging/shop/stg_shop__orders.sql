@@ -6,6 +6,7 @@ select
     ordered_at,
     currency,
     created_at,
-    updated_at
+    updated_at,
+    {{ sandbox.lake_load_id() }} as _sandbox_load_id
 
 from {{ source('shop', 'orders') }}

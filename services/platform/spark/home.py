@@ -7,7 +7,7 @@ jar each lookup is one index probe. Measured at a 10k-change silver tick, with t
 (`class_archive.py`) in both runs: 17 -> 14.5 s, the driver JVM's CPU 33 -> 20 s. Spark shipped
 such an assembly jar itself until 2.0.
 
-`sandbox setup` builds it once (~25 s, ~420 MB); `spark.py` uses it when the executors run in the
+`sandbox setup` builds it once (~25 s, ~420 MB); `session.py` uses it when the executors run in the
 driver's JVM (a `local[...]` master). Executors elsewhere (the compose profile's cluster)
 receive the separate jars through `spark.jars` as before.
 
@@ -22,17 +22,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import zipfile
 from pathlib import Path
 
-from services.platform import toolchain
+from services.platform.local import toolchain
 
 SERVICES = "META-INF/services/"
 _DROPPED_SUFFIXES = (".SF", ".RSA", ".DSA", ".EC")
 _DROPPED = {"META-INF/MANIFEST.MF", "META-INF/INDEX.LIST"}
 _FIRST = ("log4j-core-",)
-MANIFEST = "Manifest-Version: 1.0\nMulti-Release: true\nCreated-By: pipeline-sandbox spark_home.py\n\n"
+MANIFEST = "Manifest-Version: 1.0\nMulti-Release: true\nCreated-By: pipeline-sandbox spark/home.py\n\n"
 MERGED_JAR = "sandbox-classpath.jar"
 MERGE_LAYOUT = 1  # bump when the rules above change, so `sandbox setup` merges again
 
@@ -46,7 +45,7 @@ def source_jars() -> list[Path]:
 def home_dir(jars: list[Path]) -> Path:
     """Where the SPARK_HOME built from these jars lives (named by their paths, sizes and times)."""
     name = toolchain.fingerprint(jars, f"layout {MERGE_LAYOUT}".encode())
-    return Path(sys.prefix) / "share" / "pipeline-sandbox" / f"spark-home-{name}"
+    return toolchain.install_folder(f"spark-home-{name}")
 
 
 def installed() -> Path | None:

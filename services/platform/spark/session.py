@@ -1,23 +1,27 @@
 """The Spark session factory (the Databricks role): Iceberg over the REST catalog and S3FileIO.
 
-Jars come from PyPI wheels (see `toolchain.py`), so no Maven download happens at start; a driver
-that runs its executors itself loads them from one merged jar (`spark_home.py`) and maps a
+Jars come from PyPI wheels (see `services/platform/local/toolchain.py`), so no Maven download happens at start; a driver
+that runs its executors itself loads them from one merged jar (`home.py`) and maps a
 class archive (`class_archive.py`): a 10k-change silver tick runs in two thirds of the time.
 Starting a JVM takes seconds: callers create one session per job or test session.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
 
+import psutil
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
-from services.platform import class_archive, spark_home, toolchain
 from services.platform.catalog import CATALOG_NAME
+from services.platform.local import toolchain
 from services.platform.settings import Settings
+from services.platform.spark import class_archive
+from services.platform.spark import home as spark_home
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
@@ -74,7 +78,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
 
 
 def driver_spark_home(settings: Settings) -> Path | None:
-    """The one-jar SPARK_HOME (see `spark_home.py`) when the executors run in the driver's JVM."""
+    """The one-jar SPARK_HOME (see `home.py`) when the executors run in the driver's JVM."""
     return spark_home.installed() if settings.spark.master.startswith("local") else None
 
 
@@ -88,14 +92,18 @@ def driver_class_archive(home: Path | None) -> Path:
 # C1 tier made that tick 30-35% faster, but the 1M-order initial load 45% slower (47 -> 70 s);
 # the serial collector, the JVM's choice for small heaps, saved another second or two.
 QUICK_START_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+log = logging.getLogger(__name__)
 
 
-def spark_session(settings: Settings, app_name: str = "pipeline-sandbox", quick_start: bool = False) -> SparkSession:
+def spark_session(
+    settings: Settings, app_name: str = "pipeline-sandbox", quick_start: bool = False, nice: int | None = None
+) -> SparkSession:
     """Get or create the process's Spark session, configured for the lakehouse.
 
     `quick_start` is for a process whose Spark work is small (a tick, the tests): its JVM
-    compiles only with the quick C1 tier. It takes effect when the JVM starts, i.e. for
-    the first session of a process, as does the class archive (see `class_archive.py`).
+    compiles only with the quick C1 tier. `nice` is the JVM's CPU priority (default
+    `settings.spark.nice`). Both take effect when the JVM starts, i.e. for the first session of
+    a process, as does the class archive (see `class_archive.py`).
     """
     os.environ.setdefault("JAVA_HOME", str(toolchain.java_home()))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -116,6 +124,24 @@ def spark_session(settings: Settings, app_name: str = "pipeline-sandbox", quick_
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     if starts_jvm:
-        class_archive.keep_when_jvm_exits(getattr(SparkContext._gateway, "proc", None))
+        jvm = getattr(SparkContext._gateway, "proc", None)
+        class_archive.keep_when_jvm_exits(jvm)
+        if jvm is not None:
+            _set_priority(jvm.pid, settings.spark.nice if nice is None else nice)
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def _set_priority(pid: int, nice: int) -> None:
+    """Give the JVM `nice`. Linux keeps a priority per thread: each running thread gets it, and
+    the threads the JVM starts later inherit it from theirs. Where it cannot be set, say so."""
+    if nice == 0:
+        return
+    try:
+        jvm = psutil.Process(pid)
+        jvm.nice(nice)
+        if sys.platform == "linux":
+            for thread in jvm.threads():
+                os.setpriority(os.PRIO_PROCESS, thread.id, nice)
+    except (psutil.Error, OSError) as error:
+        log.warning("could not set the Spark JVM's priority to nice %d: %s", nice, error)

@@ -1,4 +1,7 @@
-"""Iceberg commits that carry our own snapshot-summary properties (the silver bookmark).
+"""Iceberg commits that carry our own snapshot-summary properties, and reading them back.
+
+Both paths keep their progress in the snapshot that holds their data: silver its raw bookmark,
+the stream consumer its shard positions. Writing and reading such a property live here, once.
 
 Spark SQL's MERGE takes no write options, so the properties travel the way Iceberg's
 `CommitMetadata.withCommitProperties` offers: a thread-local set on the JVM thread that
@@ -11,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pyiceberg.table import Table
+from pyiceberg.table.snapshots import ancestors_of
 from pyspark.sql import SparkSession
 
 
@@ -42,3 +47,15 @@ def commit_with_properties(spark: SparkSession, properties: dict[str, str], writ
     )
     if callback.error is not None:
         raise callback.error
+
+
+def newest_property(table: Table, key: str) -> str | None:
+    """`key` in the summary of the newest snapshot of the table's current history that has it.
+
+    Compaction, manifest rewrites and snapshot expiry add snapshots without our properties, so
+    the newest ancestor that has one is the answer, not the current snapshot.
+    """
+    for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
+        if snapshot.summary is not None and (value := snapshot.summary.get(key)) is not None:
+            return value
+    return None

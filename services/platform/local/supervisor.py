@@ -175,17 +175,15 @@ class Supervisor:
         self._pid_path(spec.name).write_text(json.dumps({"pid": process.pid, "created": created}))
 
     def _wait_ready(self, spec: ServiceSpec) -> None:
+        """Wait until the service answers, failing fast (with its log) if it exits meanwhile."""
         log = self.log_path(spec.name)
-        deadline = time.monotonic() + spec.start_timeout
-        while not probe(spec.ready):
-            if self.pid(spec.name) is None:
-                raise ServiceError(f"{spec.name} exited while starting; last lines of {log}:\n{tail(log)}")
-            if time.monotonic() > deadline:
-                raise ServiceError(
-                    f"{spec.name} did not become ready within {spec.start_timeout:.0f} s; "
-                    f"last lines of {log}:\n{tail(log)}"
-                )
-            time.sleep(0.2)
+        ready = wait_until(lambda: self.pid(spec.name) is None or spec.ready(), spec.start_timeout)
+        if self.pid(spec.name) is None:
+            raise ServiceError(f"{spec.name} exited while starting; last lines of {log}:\n{tail(log)}")
+        if not ready:
+            raise ServiceError(
+                f"{spec.name} did not become ready within {spec.start_timeout:.0f} s; last lines of {log}:\n{tail(log)}"
+            )
 
     def stop(self, spec: ServiceSpec, timeout: float = 20.0) -> bool:
         """Stop the service's whole process group; True if something was running."""

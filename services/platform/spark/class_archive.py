@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from services.platform import toolchain
+from services.platform.local import toolchain
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ _recording: tuple[IO[str], Path, Path] | None = None  # (lock file, partial arch
 
 
 def archive_dir() -> Path:
-    return Path(sys.prefix) / "share" / "pipeline-sandbox" / "class-archives"
+    return toolchain.install_folder("class-archives")
 
 
 def archive_path(java_home: Path, jars: list[Path]) -> Path:
