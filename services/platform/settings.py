@@ -139,6 +139,9 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"  # the dbt project (and its profiles.yml)
 class DbtSettings(BaseModel):
     target: str  # the profiles.yml target; each profile has its own
     threads: int = 2
+    # A dbt command still running after this long is stopped, with its threads' stacks and the
+    # warehouse sessions it waits for in the error (0: no limit). A 1M-order full refresh: minutes.
+    timeout_seconds: float = 3600.0
 
 
 class SnowflakeSettings(BaseModel):

@@ -62,10 +62,10 @@ def docs(
     with console.status("generating dbt docs"):
         generated = dbt(settings, "docs", "generate")
     if not generated.success:
-        console.print(f"[red]dbt docs generate failed: {generated.exception or 'see the log above'}")
+        console.print(f"[red]dbt docs generate failed: {generated.error()}")
         raise typer.Exit(1)
     console.print(f"dbt docs on http://127.0.0.1:{port}")
-    dbt(settings, "docs", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-browser")
+    dbt(settings, "docs", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-browser", timeout=0)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from dbt.cli.main import dbtRunnerResult
-
 from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, postgres_connect, s3_client, snowflake_connect
 from services.platform.settings import Settings
@@ -65,7 +63,7 @@ def _load_postgres(settings: Settings, tables: list[str] | None, full_refresh: b
         return list(pool.map(load, names))
 
 
-def build_models(settings: Settings, select: list[str] | None = None, full_refresh: bool = False) -> dbtRunnerResult:
+def build_models(settings: Settings, select: list[str] | None = None, full_refresh: bool = False) -> dbt.DbtRun:
     with one_at_a_time(settings):
         return dbt.build(settings, select, full_refresh)
 
@@ -74,7 +72,7 @@ def generate_docs(settings: Settings) -> None:
     """dbt's documentation site, into the sandbox home (the dashboard serves it at /dbt-docs/)."""
     outcome = dbt.dbt(settings, "docs", "generate")
     if not outcome.success:
-        raise RuntimeError(f"dbt docs generate failed: {outcome.exception or 'see the dbt log'}")
+        raise RuntimeError(f"dbt docs generate failed: {outcome.error()}")
 
 
 def export(settings: Settings) -> list[ExportResult]:

@@ -341,22 +341,20 @@ def test_incremental_models_after_a_tick_equal_a_full_rebuild(pipeline_run, sour
         return {name: warehouse.execute(f"SELECT * FROM {table}").fetchall() for name, table in models.items()}
 
     incremental = dbt(settings, "build")
-    assert incremental.success, incremental.exception
+    assert incremental.success, incremental.error()
     after_tick = contents()
-    rebuilt = {r.node.name: r.adapter_response.get("rows_affected") for r in incremental.result.results if r.node}
+    rebuilt = {r.name: r.rows_affected for r in incremental.results if r.resource_type == "model"}
     for name in models:
         assert 0 < rebuilt[name] < len(after_tick[name]), (name, rebuilt[name])
 
     # a run with nothing new rewrites nothing
     again = dbt(settings, "build", "--select", *models)
-    assert again.success, again.exception
-    assert {
-        r.node.name: r.adapter_response.get("rows_affected") for r in again.result.results if r.node.name in models
-    } == {name: 0 for name in models}
+    assert again.success, again.error()
+    assert {r.name: r.rows_affected for r in again.results if r.name in models} == {name: 0 for name in models}
     assert contents() == after_tick
 
     whole = dbt(settings, "build", "--full-refresh")
-    assert whole.success, whole.exception
+    assert whole.success, whole.error()
     assert contents() == after_tick
 
 
@@ -443,7 +441,7 @@ def test_lone_child_changes_and_extreme_values_reach_the_order_facts(pipeline_ru
     }
     incremental = {name: warehouse.execute(f"SELECT * FROM {table}").fetchall() for name, table in tables.items()}
     whole = dbt(settings, "build", "--full-refresh")
-    assert whole.success, whole.exception
+    assert whole.success, whole.error()
     assert {
         name: warehouse.execute(f"SELECT * FROM {table}").fetchall() for name, table in tables.items()
     } == incremental

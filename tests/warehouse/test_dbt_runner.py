@@ -1,0 +1,43 @@
+"""dbt runs as a child process: a stalled command is stopped and says where it stood."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from services.warehouse.dbt import DbtTimeoutError, dbt, innermost_frames
+
+
+def test_a_stalled_command_is_stopped_naming_its_waits_and_stacks(settings, services) -> None:
+    started = time.monotonic()
+    with pytest.raises(DbtTimeoutError) as stopped:
+        dbt(settings, "show", "--inline", "select pg_sleep(120) as slept", timeout=8)
+    assert time.monotonic() - started < 60
+    message = str(stopped.value)
+    assert "dbt show did not finish within 8 s" in message
+    assert "Timeout:PgSleep" in message and "pg_sleep(120)" in message  # the session it waited on
+    assert "Where its threads were: " in message and "not printed" not in message
+
+
+def test_a_command_that_fails_before_any_node_says_why(settings) -> None:
+    run = dbt(settings, "build", "--no-such-flag")
+    assert not run.success and run.results == []
+    assert "dbt build exited with code 2" in run.error() and "No such option '--no-such-flag'" in run.error()
+
+
+def test_innermost_frames_of_a_faulthandler_dump() -> None:
+    dump = [
+        "Fatal Python error: Aborted",
+        "",
+        "Thread 0x00007f01 (most recent call first):",
+        '  File "/venv/lib/python3.11/site-packages/psycopg2/extras.py", line 12 in execute',
+        '  File "/venv/lib/python3.11/site-packages/dbt/adapters/sql/connections.py", line 90 in add_query',
+        '  File "/venv/lib/python3.11/site-packages/dbt/task/run.py", line 7 in run',
+        "",
+        "Current thread 0x00007f02 (most recent call first):",
+        '  File "/usr/lib/python3.11/threading.py", line 320 in wait',
+    ]
+    assert innermost_frames(dump) == (
+        "12 in execute (extras.py) < 90 in add_query (connections.py) | 320 in wait (threading.py)"
+    )
