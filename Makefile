@@ -31,9 +31,9 @@ lock: ## Re-resolve pyproject.toml's dependencies into requirements.lock
 	mv requirements.lock.new requirements.lock && rm -rf .venv-lock
 
 DEMO_ORDERS  ?= 100000
-DEMO_STREAM  ?= 60
+DEMO_STREAM  ?= 30
 
-demo: install ## Start the local services and run the pipeline flow end to end (DEMO_ORDERS=100000, DEMO_STREAM=60 s)
+demo: install ## Start the local services and run the pipeline flow end to end (DEMO_ORDERS=100000, DEMO_STREAM=30 s)
 	$(BIN)/sandbox up
 	$(BIN)/sandbox deploy
 	$(BIN)/sandbox run pipeline --param orders=$(DEMO_ORDERS) --param stream_seconds=$(DEMO_STREAM)
