@@ -16,14 +16,21 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import Phase
 from hypothesis import settings as hypothesis_settings
 
 from tests.ports import isolated_environment
 
+pytest_plugins = ("tests.failure_digest",)
+
 # The property tests run against real services (tens of seconds an example): `make test` tries a
 # few examples, the same ones every run (derandomized, so CI is repeatable), `make fuzz` many new
-# ones (`--hypothesis-profile=fuzz`).
-hypothesis_settings.register_profile("default", max_examples=3, derandomize=True)
+# ones (`--hypothesis-profile=fuzz`). `make test` does not shrink: shrinking reruns the whole
+# pipeline per candidate, outlasts the test's timeout and then hides the first failure behind
+# a Flaky report; the first failing example and its error are what CI should print.
+hypothesis_settings.register_profile(
+    "default", max_examples=3, derandomize=True, phases=(Phase.explicit, Phase.generate), print_blob=True
+)
 hypothesis_settings.register_profile("fuzz", max_examples=60)
 
 

@@ -41,8 +41,9 @@ def isolated_environment(home: Path, work_pool: str) -> dict[str, str]:
         "SANDBOX_PREFECT__SCHEDULES_ACTIVE": "false",
         # A slot's creation blocked by a forgotten transaction fails a test in 2 minutes, naming it.
         "SANDBOX_REPLICATION__SLOT_WAIT_SECONDS": "120",
-        # A stalled dbt command fails its test in 10 minutes with its threads' stacks and waits.
-        "SANDBOX_DBT__TIMEOUT_SECONDS": "600",
+        # A stalled dbt command fails its test in 4 minutes (a test's dbt runs take seconds), naming
+        # its threads' stacks and what its sessions wait for.
+        "SANDBOX_DBT__TIMEOUT_SECONDS": "240",
         "SANDBOX_SEAWEEDFS__MASTER": str(master),
         "SANDBOX_SEAWEEDFS__VOLUME": str(volume),
         "SANDBOX_SEAWEEDFS__FILER": str(filer),
