@@ -17,21 +17,12 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
+from services.platform.pg_sessions import blocking_pids, describe_sessions
 from services.replication.errors import ReplicationError
 
 log = logging.getLogger(__name__)
 
 REPORT_EVERY_SECONDS = 10.0
-
-# Whom the walsender waits for, from the lock manager (any role may ask); state and age show only
-# where the role may read other sessions' activity (pg_read_all_stats).
-BLOCKERS = """
-SELECT a.pid, a.datname, coalesce(nullif(a.application_name, ''), '-'), a.usename,
-       coalesce(a.state, 'state hidden'),
-       coalesce(round(extract(epoch FROM now() - a.xact_start))::text || ' s', 'for a time hidden')
-FROM unnest(pg_blocking_pids(%s)) AS b(pid) JOIN pg_stat_activity a USING (pid)
-ORDER BY a.xact_start
-"""
 
 
 def create_logical_slot(
@@ -48,30 +39,30 @@ def create_logical_slot(
         except psycopg.errors.QueryCanceled as error:
             raise ReplicationError(
                 f"creating replication slot {slot!r} waited {timeout:.0f} s for transactions open since it started "
-                f"and gave up: {_describe(blockers) or 'none is left'}. End them (commit, roll back, or "
+                f"and gave up: {'; '.join(blockers) or 'none is left'}. End them (commit, roll back, or "
                 "pg_terminate_backend(pid)) and run again; nothing was written"
             ) from error
     return point, snapshot_name
 
 
 @contextmanager
-def _watch(walsender: psycopg.Connection, slot: str, timeout: float, conn: psycopg.Connection) -> Iterator[list[tuple]]:
+def _watch(walsender: psycopg.Connection, slot: str, timeout: float, conn: psycopg.Connection) -> Iterator[list[str]]:
     """While the body runs: every few seconds log the transactions the slot waits for, and cancel
     `walsender`'s statement after `timeout` seconds. Yields the last list seen."""
     walsender_pid = walsender.info.backend_pid
-    blockers: list[tuple] = []
+    blockers: list[str] = []
     done = threading.Event()
 
     def watch() -> None:
         waited = 0.0
         while not done.wait(interval := min(REPORT_EVERY_SECONDS, timeout - waited)):
             waited += interval
-            blockers[:] = conn.execute(BLOCKERS, (walsender_pid,)).fetchall()
+            blockers[:] = describe_sessions(conn, blocking_pids(conn, walsender_pid)).values()
             if waited >= timeout:
                 walsender.cancel_safe()
                 return
             if blockers:
-                log.warning("creating replication slot %s has waited %.0f s for: %s", slot, waited, _describe(blockers))
+                log.warning("creating replication slot %s has waited %.0f s for: %s", slot, waited, "; ".join(blockers))
 
     watcher = threading.Thread(target=watch, name=f"slot-wait-{slot}", daemon=True)
     watcher.start()
@@ -80,10 +71,3 @@ def _watch(walsender: psycopg.Connection, slot: str, timeout: float, conn: psyco
     finally:
         done.set()
         watcher.join()
-
-
-def _describe(blockers: list[tuple]) -> str:
-    return "; ".join(
-        f"pid {pid} (database {db}, application {app}, user {user}, {state}, transaction open {age})"
-        for pid, db, app, user, state, age in blockers
-    )

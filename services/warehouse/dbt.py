@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from services.platform.clients import Role, dbt_environment, postgres_connect
+from services.platform.pg_sessions import describe_sessions
 from services.platform.settings import DBT_PROJECT_DIR, Settings
 
 log = logging.getLogger(__name__)
@@ -195,21 +196,12 @@ def waiting_sessions(settings: Settings) -> str:
         WHERE datname = current_database() AND usename = current_user AND state <> 'idle'
           AND pid <> pg_backend_pid()
     """
-    blocker = """
-        SELECT pid, coalesce(nullif(application_name, ''), '-'), usename, coalesce(state, 'state hidden'),
-               coalesce(round(extract(epoch FROM now() - xact_start))::text || ' s', 'for a time hidden')
-        FROM pg_stat_activity WHERE pid = ANY(%s)
-    """
     try:
         with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
             rows = conn.execute(query).fetchall()
-            blockers = conn.execute(blocker, ([pid for row in rows for pid in row[4]],)).fetchall()
+            described = describe_sessions(conn, [pid for row in rows for pid in row[4]])
     except Exception as error:  # noqa: BLE001 - a report on the way to an error must not replace it
         return f"not read ({error})"
-    described = {
-        pid: f"pid {pid} (application {app}, user {user}, {state}, transaction open {age})"
-        for pid, app, user, state, age in blockers
-    }
     return "; ".join(
         f"pid {pid} {state}, {wait} for {age} s, blocked by "
         f"{', '.join(described.get(b, f'pid {b}') for b in blocked_by) or 'nobody'}: {text!r}"

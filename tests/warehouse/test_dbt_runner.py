@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
+from services.platform.clients import Role, postgres_connect
 from services.warehouse.dbt import DbtTimeoutError, dbt, innermost_frames
 
 
@@ -41,3 +43,19 @@ def test_innermost_frames_of_a_faulthandler_dump() -> None:
     assert innermost_frames(dump) == (
         "12 in execute (extras.py) < 90 in add_query (connections.py) | 320 in wait (threading.py)"
     )
+
+
+def test_a_command_waiting_on_a_lock_names_the_session_that_holds_it(settings, services) -> None:
+    with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as setup:
+        setup.execute("CREATE SCHEMA IF NOT EXISTS lock_probe")
+        setup.execute("CREATE TABLE IF NOT EXISTS lock_probe.held (id int)")
+    with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, application_name="lock-holder") as holder:
+        holder.execute("LOCK TABLE lock_probe.held IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(DbtTimeoutError) as stopped:
+            dbt(settings, "show", "--inline", "select count(*) from lock_probe.held", timeout=8)
+        holder.rollback()
+    assert re.search(
+        r"Lock:relation for \d+ s, blocked by pid \d+ \(database \w+, application lock-holder, user \w+,"
+        r" idle in transaction, transaction open \d+ s\)",
+        str(stopped.value),
+    ), str(stopped.value)
