@@ -168,6 +168,7 @@ class StreamingSettings(BaseModel):
     trigger_seconds: float = 2.0  # micro-batch interval of the consumer
     max_record_bytes: int = 10_000  # larger payloads are dead-lettered as oversized
     idle_batches_to_stop: int = 3  # `--until-idle`: stop after this many empty polls
+    dedupe_window_seconds: float = 600.0  # a copy of an event arriving this soon after it is a dead letter
 
 
 class DashboardSettings(BaseModel):

@@ -2,7 +2,8 @@
 
 Each micro-batch (one poll of every shard, at most every `trigger_seconds`):
 
-1. records are checked one by one (`validate.py`); refused ones become dead letters;
+1. records are checked one by one (`validate.py`); refused ones become dead letters, and so
+   does a later copy of an event already taken in (`first_seen.py`);
 2. Spark appends the events to `realtime.events`, merges their per-minute counts and
    purchase revenue into `realtime.events_per_minute`, and appends the dead letters to
    `realtime.dead_letter`;
@@ -39,6 +40,7 @@ from services.platform.catalog import CATALOG_NAME
 from services.platform.iceberg import commit_with_properties, newest_property
 from services.platform.settings import Settings
 from services.platform.type_maps import spark_schema
+from services.streaming.first_seen import FirstSeen
 from services.streaming.reader import BackgroundReader, Record, ShardReader
 from services.streaming.tables import TABLES, DeadLetterRow, EventRow, ensure_realtime_table
 from services.streaming.validate import Refused, parse_event
@@ -120,6 +122,9 @@ class StreamConsumer:
         self.checkpoints = {name: self.checkpoint(name) for name in TABLES}
         self.kinesis = kinesis
         self.position = self._oldest(self.checkpoints.values())  # after the last batch committed
+        self.first_seen = FirstSeen.load(
+            catalog.load_table(f"{self.namespace}.events"), self.config.dedupe_window_seconds, datetime.now(UTC)
+        )
 
     def table(self, name: str) -> str:
         return f"{CATALOG_NAME}.{self.namespace}.{name}"
@@ -204,13 +209,12 @@ class StreamConsumer:
             try:
                 e = parse_event(record.data, self.config.max_record_bytes)
             except Refused as reason:
-                payload = record.data[:PAYLOAD_KEPT_BYTES].decode("utf-8", errors="replace")
-                dead.append(
-                    (
-                        record,
-                        DeadLetterRow(record.shard_id, record.sequence_number, str(reason), payload, record.arrived_at),
-                    )
-                )
+                dead.append((record, _dead_letter(record, str(reason))))
+                continue
+            position = (record.shard_id, record.sequence_number)
+            if (first := self.first_seen.first_position(e.event_id, position, record.arrived_at)) != position:
+                reason = f"duplicate event_id {e.event_id}: taken in at shard {first[0]}, sequence {first[1]}"
+                dead.append((record, _dead_letter(record, reason)))
                 continue
             row = EventRow(
                 event_id=e.event_id, event_type=e.event_type, session_id=e.session_id, customer_id=e.customer_id,
@@ -297,6 +301,11 @@ class StreamConsumer:
             "WHEN MATCHED THEN UPDATE SET t.events = t.events + s.events, t.revenue = t.revenue + s.revenue "
             "WHEN NOT MATCHED THEN INSERT *"
         )
+
+
+def _dead_letter(record: Record, reason: str) -> DeadLetterRow:
+    payload = record.data[:PAYLOAD_KEPT_BYTES].decode("utf-8", errors="replace")
+    return DeadLetterRow(record.shard_id, record.sequence_number, reason, payload, record.arrived_at)
 
 
 def _minute_counts(events: list[EventRow]) -> list[tuple]:

@@ -97,6 +97,34 @@ def test_a_crash_between_commits_neither_loses_nor_doubles(stream_settings, cons
     assert len(realtime_rows(stream_settings, "dead_letter")) == len(POISON)
 
 
+def test_an_event_sent_again_counts_once_and_its_copies_say_where_it_is(stream_settings, consumer_factory) -> None:
+    """A producer run again with the same seed (a retried stream task) sends its events again, at
+    new positions: each event counts once, also after a crash; every copy is a dead letter that
+    names the position the event was taken in at."""
+    produced = events(300, seed=3)
+    send(stream_settings, produced)
+    consumer_factory().run(until_idle=True)
+    send(stream_settings, produced[:200] + produced[:50])  # sent again, the first 50 twice more
+
+    def crash(where: str) -> None:
+        if where == "after_events":
+            raise Crash(where)
+
+    with pytest.raises(Crash):
+        consumer_factory(crash).run(until_idle=True)
+    again = consumer_factory().run(until_idle=True)
+    assert again.events == 0
+    assert_exactly(stream_settings, produced)
+    taken_at = {r["event_id"]: (r["shard_id"], r["sequence_number"]) for r in realtime_rows(stream_settings, "events")}
+    letters = realtime_rows(stream_settings, "dead_letter")
+    assert len(letters) == 250
+    for letter in letters:
+        event_id = json.loads(letter["payload"])["event_id"]
+        shard, sequence = taken_at[event_id]
+        assert letter["reason"] == f"duplicate event_id {event_id}: taken in at shard {shard}, sequence {sequence}"
+        assert (letter["shard_id"], letter["sequence_number"]) != (shard, sequence)
+
+
 def test_a_reshard_mid_stream_loses_nothing(stream_settings, consumer_factory) -> None:
     produced = events(600, seed=3)
     send(stream_settings, produced[:300])
