@@ -44,6 +44,8 @@ def isolated_environment(home: Path, work_pool: str) -> dict[str, str]:
         # A stalled dbt command fails its test in 4 minutes (a test's dbt runs take seconds), naming
         # its threads' stacks and what its sessions wait for.
         "SANDBOX_DBT__TIMEOUT_SECONDS": "240",
+        # A load or build waiting for a warehouse lock nobody gives back fails in 2 minutes, naming the holder.
+        "SANDBOX_WAREHOUSE__LOCK_WAIT_SECONDS": "120",
         "SANDBOX_SEAWEEDFS__MASTER": str(master),
         "SANDBOX_SEAWEEDFS__VOLUME": str(volume),
         "SANDBOX_SEAWEEDFS__FILER": str(filer),

@@ -95,7 +95,7 @@ class ReplicationSettings(BaseModel):
     follow_interval_seconds: float = 0.5  # how often `--follow` polls an idle slot
     retry_attempts: int = 5  # a run that meets an unreachable S3 or Postgres is retried this often
     retry_backoff_seconds: float = 1.0  # first wait between attempts; doubles each time
-    slot_wait_seconds: float = 600.0  # a slot's creation waits this long for transactions open anywhere
+    slot_wait_seconds: float = Field(600.0, gt=0)  # a slot's creation waits this long for transactions open anywhere
 
 
 class AirbyteSettings(BaseModel):
@@ -131,6 +131,7 @@ class WarehouseSettings(BaseModel):
     gold_namespace: str = "gold"  # Iceberg copies of the marts
     final_prefix: str = ""  # key prefix of the Parquet marts in the final bucket
     load_workers: int = Field(2, ge=1)  # lake tables loaded side by side, each on its own connection
+    lock_wait_seconds: float = Field(3600.0, gt=0)  # a load or dbt build waits this long for the one before it
 
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"  # the dbt project (and its profiles.yml) ships with the code

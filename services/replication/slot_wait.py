@@ -9,20 +9,13 @@ and after `slot_wait_seconds` cancels the creation with an error that names them
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
 
-from services.platform.pg_sessions import blocking_pids, describe_sessions
+from services.platform.pg_sessions import waits_named
 from services.replication.errors import ReplicationError
-
-log = logging.getLogger(__name__)
-
-REPORT_EVERY_SECONDS = 10.0
 
 
 def create_logical_slot(
@@ -33,7 +26,10 @@ def create_logical_slot(
     statement = sql.SQL("CREATE_REPLICATION_SLOT {} {} LOGICAL pgoutput (SNAPSHOT 'export')").format(
         sql.Identifier(slot), sql.SQL("TEMPORARY" if temporary else "")
     )
-    with connect() as watch_conn, _watch(walsender, slot, timeout, watch_conn) as blockers:
+    with (
+        connect() as watch_conn,
+        waits_named(walsender, watch_conn, timeout, f"creating replication slot {slot}") as blockers,
+    ):
         try:
             _, point, snapshot_name, _ = walsender.execute(statement).fetchone()
         except psycopg.errors.QueryCanceled as error:
@@ -43,31 +39,3 @@ def create_logical_slot(
                 "pg_terminate_backend(pid)) and run again; nothing was written"
             ) from error
     return point, snapshot_name
-
-
-@contextmanager
-def _watch(walsender: psycopg.Connection, slot: str, timeout: float, conn: psycopg.Connection) -> Iterator[list[str]]:
-    """While the body runs: every few seconds log the transactions the slot waits for, and cancel
-    `walsender`'s statement after `timeout` seconds. Yields the last list seen."""
-    walsender_pid = walsender.info.backend_pid
-    blockers: list[str] = []
-    done = threading.Event()
-
-    def watch() -> None:
-        waited = 0.0
-        while not done.wait(interval := min(REPORT_EVERY_SECONDS, timeout - waited)):
-            waited += interval
-            blockers[:] = describe_sessions(conn, blocking_pids(conn, walsender_pid)).values()
-            if waited >= timeout:
-                walsender.cancel_safe()
-                return
-            if blockers:
-                log.warning("creating replication slot %s has waited %.0f s for: %s", slot, waited, "; ".join(blockers))
-
-    watcher = threading.Thread(target=watch, name=f"slot-wait-{slot}", daemon=True)
-    watcher.start()
-    try:
-        yield blockers
-    finally:
-        done.set()
-        watcher.join()

@@ -10,8 +10,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import psycopg
+
 from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, postgres_connect, s3_client, snowflake_connect
+from services.platform.pg_sessions import waits_named
 from services.platform.settings import Settings
 from services.warehouse import dbt
 from services.warehouse.export import ExportResult, PostgresMarts, export_marts
@@ -22,6 +25,10 @@ from services.warehouse.tables import lake_tables
 WAREHOUSE_LOCK = "sandbox-warehouse"  # held by loads and dbt builds: one at a time
 
 
+class WarehouseBusyError(RuntimeError):
+    """Another load or build held the warehouse for longer than `lock_wait_seconds`."""
+
+
 @contextmanager
 def one_at_a_time(settings: Settings) -> Iterator[None]:
     """Hold the warehouse's advisory lock: a load committing while dbt reads would hand dbt a
@@ -29,8 +36,20 @@ def one_at_a_time(settings: Settings) -> Iterator[None]:
     if settings.warehouse.engine != "postgres":
         yield
         return
+    timeout = settings.warehouse.lock_wait_seconds
     with postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (WAREHOUSE_LOCK,))
+        with (
+            postgres_connect(settings, settings.postgres.warehouse_db, Role.DBT, autocommit=True) as watch,
+            waits_named(conn, watch, timeout, "taking the warehouse lock") as holders,
+        ):
+            try:
+                conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (WAREHOUSE_LOCK,))
+            except psycopg.errors.QueryCanceled as error:
+                raise WarehouseBusyError(
+                    f"waited {timeout:.0f} s (SANDBOX_WAREHOUSE__LOCK_WAIT_SECONDS) for the warehouse lock, which "
+                    "loads, dbt builds and the marts check take in turn; held by "
+                    f"{'; '.join(holders) or 'nobody any more'}"
+                ) from error
         try:
             yield
         finally:

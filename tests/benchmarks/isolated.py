@@ -27,8 +27,11 @@ from tests.ports import isolated_environment
 def isolated_sandbox(name: str) -> Iterator[tuple[Settings, dict[str, str]]]:
     """Point this process (and any `sandbox` it runs) at a fresh sandbox; yield its settings and env."""
     home = Path(tempfile.mkdtemp(prefix=f"sandbox-bench-{name}-"))
-    # The tests' short dbt timeout would cut a benchmark's million-row builds: the default's applies.
-    variables = isolated_environment(home, work_pool=f"bench-{name}") | {"SANDBOX_DBT__TIMEOUT_SECONDS": "3600"}
+    # The tests' short waits would cut a benchmark's million-row builds: the defaults apply.
+    variables = isolated_environment(home, work_pool=f"bench-{name}") | {
+        "SANDBOX_DBT__TIMEOUT_SECONDS": "3600",
+        "SANDBOX_WAREHOUSE__LOCK_WAIT_SECONDS": "3600",
+    }
     saved = {key: os.environ.get(key) for key in variables}
     os.environ.update(variables)
     settings = load_settings()
