@@ -16,6 +16,7 @@ a log file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +39,13 @@ log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 5
 TAIL_LINES = 40
-# dbt's own entry point, named "dbt" in its usage lines; faulthandler is on (-X) for the stacks
-DBT_MAIN = "import sys; sys.argv[0] = 'dbt'; from dbt.cli.main import cli; sys.exit(cli())"
-STACK_GRACE_SECONDS = 10  # for the child to print its threads' stacks before it is killed
+# dbt's own entry point, named "dbt" in its usage lines; SIGUSR1 prints every thread's stack
+# (faulthandler, on for crashes too with -X)
+DBT_MAIN = (
+    "import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+    "sys.argv[0] = 'dbt'; from dbt.cli.main import cli; sys.exit(cli())"
+)
+STACK_GRACE_SECONDS = 10  # at most, for the child to print its threads' stacks before it is killed
 # "  12 of 182 START sql view model staging.stg_x ...... [RUN]", "  12 of 182 OK created ..."
 PROGRESS = re.compile(r"\s(\d+) of \d+ (START|OK|PASS|WARN|ERROR|FAIL|SKIP)\b(.*?)(?:\s\.+\s|\s\[|$)")
 
@@ -118,46 +124,74 @@ def dbt(settings: Settings, *args: str, timeout: float | None = None) -> DbtRun:
     limit = settings.dbt.timeout_seconds if timeout is None else timeout
     # unbuffered: progress arrives as it happens, and nothing is lost when the child is stopped
     env = {**os.environ, **dbt_environment(settings), "PYTHONUNBUFFERED": "1", "DBT_USE_COLORS": "false"}
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
-    watch = _Watch(child, limit)
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
-    running: dict[str, str] = {}
-    stacks: list[str] = []  # what the child printed once it was told to stop
-    for line in child.stdout:
-        sys.stdout.write(line)
-        (stacks if watch.fired else tail).append(line.rstrip("\n"))
-        if match := PROGRESS.search(line):
-            index, status, what = match.groups()
-            if status == "START":
-                running[index] = what.strip()
-            else:
-                running.pop(index, None)
-    returncode = child.wait()
-    watch.stop()
-    if watch.fired:
-        raise _timed_out(settings, args[0], limit, list(running.values()), [*tail, *stacks])
-    return DbtRun(tuple(args), returncode, _results(results_file), "\n".join(tail))
+    # its own process group: a stop reaches the processes dbt starts too (multiprocessing's
+    # resource tracker), which share its output pipe
+    child = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1, start_new_session=True
+    )
+    output = _Output(child)
+    try:
+        returncode = child.wait(limit or None)
+    except subprocess.TimeoutExpired:
+        output.stopping = True
+        child.send_signal(signal.SIGUSR1)  # its faulthandler prints every thread's stack
+        output.quiet_for(STACK_GRACE_SECONDS)
+        lines = [*output.tail, *output.stacks]
+        raise _timed_out(settings, args[0], limit, list(output.running.values()), lines) from None
+    finally:
+        if child.returncode is None:  # timed out, or the caller was interrupted (a test's timeout, Ctrl-C)
+            _end_group(child)
+        output.finish(child)
+    return DbtRun(tuple(args), returncode, _results(results_file), "\n".join(output.tail))
 
 
-class _Watch:
-    """Ends `child` after `limit` seconds: first SIGABRT, on which the child's faulthandler prints
-    every thread's stack; SIGKILL if it is still there a few seconds later."""
+class _Output:
+    """Reads the child's lines on a thread as they come: echoes them (the progress of a long
+    build), keeps the last few (the reason when a command fails before any node runs), the nodes
+    running, and, once the child is being stopped, the stacks it prints."""
 
-    def __init__(self, child: subprocess.Popen, limit: float) -> None:
-        self.child, self.fired, self._done = child, False, threading.Event()
-        if limit:
-            threading.Thread(target=self._run, args=(limit,), name="dbt-watch", daemon=True).start()
+    def __init__(self, child: subprocess.Popen) -> None:
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.running: dict[str, str] = {}
+        self.stacks: list[str] = []
+        self.stopping = False
+        self._last_line = time.monotonic()
+        self._reader = threading.Thread(target=self._read, args=(child.stdout,), name="dbt-output", daemon=True)
+        self._reader.start()
 
-    def _run(self, limit: float) -> None:
-        if self._done.wait(limit):
-            return
-        self.fired = True
-        self.child.send_signal(signal.SIGABRT)
-        if not self._done.wait(STACK_GRACE_SECONDS):
-            self.child.kill()
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self._last_line = time.monotonic()
+            sys.stdout.write(line)
+            (self.stacks if self.stopping else self.tail).append(line.rstrip("\n"))
+            if match := PROGRESS.search(line):
+                index, status, what = match.groups()
+                if status == "START":
+                    self.running[index] = what.strip()
+                else:
+                    self.running.pop(index, None)
 
-    def stop(self) -> None:
-        self._done.set()
+    def quiet_for(self, limit: float) -> None:
+        """Wait until the child has printed nothing for a second (its stacks are out), at most `limit` s."""
+        now = time.monotonic()
+        self._last_line, deadline = now, now + limit
+        while time.monotonic() < deadline and time.monotonic() - self._last_line < 1:
+            time.sleep(0.1)
+
+    def finish(self, child: subprocess.Popen) -> None:
+        """Read the rest: the pipe closes once dbt and its helpers have exited; a helper that
+        outlives dbt by more than a few seconds is ended with it."""
+        self._reader.join(STACK_GRACE_SECONDS)
+        if self._reader.is_alive():
+            _end_group(child)
+            self._reader.join(STACK_GRACE_SECONDS)
+
+
+def _end_group(child: subprocess.Popen) -> None:
+    """Kill the child's process group (dbt and the helpers it started) and reap the child."""
+    with contextlib.suppress(ProcessLookupError):  # the group has ended already
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
 
 
 def _timed_out(settings: Settings, command: str, limit: float, running: list[str], lines: list[str]) -> DbtTimeoutError:

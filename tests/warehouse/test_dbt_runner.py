@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import _thread
 import re
+import threading
 import time
 
+import psutil
 import pytest
 
 from services.platform.clients import Role, postgres_connect
@@ -59,3 +62,13 @@ def test_a_command_waiting_on_a_lock_names_the_session_that_holds_it(settings, s
         r" idle in transaction, transaction open \d+ s\)",
         str(stopped.value),
     ), str(stopped.value)
+
+
+def test_a_caller_stopped_mid_command_leaves_no_dbt_behind(settings, services) -> None:
+    """A test's timeout or Ctrl-C in the caller ends dbt and the helpers it started (its process group)."""
+    marker = "caller_stopped_probe"
+    threading.Timer(5, _thread.interrupt_main).start()
+    with pytest.raises(KeyboardInterrupt):
+        dbt(settings, "show", "--inline", f"select pg_sleep(120) as {marker}", timeout=60)
+    left = [p.info for p in psutil.process_iter(["pid", "cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
+    assert left == []
