@@ -130,6 +130,13 @@ def dbt(settings: Settings, *args: str, timeout: float | None = None) -> DbtRun:
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1, start_new_session=True
     )
     output = _Output(child)
+    started = time.monotonic()
+    log.info(
+        "dbt %s started (pid %d, stopped after %s)",
+        " ".join(args),
+        child.pid,
+        f"{limit:.0f} s" if limit else "no limit",
+    )
     try:
         returncode = child.wait(limit or None)
     except subprocess.TimeoutExpired:
@@ -142,6 +149,7 @@ def dbt(settings: Settings, *args: str, timeout: float | None = None) -> DbtRun:
         if child.returncode is None:  # timed out, or the caller was interrupted (a test's timeout, Ctrl-C)
             _end_group(child)
         output.finish(child)
+    log.info("dbt %s exited with code %d in %.1f s", args[0], returncode, time.monotonic() - started)
     return DbtRun(tuple(args), returncode, _results(results_file), "\n".join(output.tail))
 
 
