@@ -28,10 +28,13 @@ pytest_plugins = ("tests.failure_digest",)
 # ones (`--hypothesis-profile=fuzz`). `make test` does not shrink: shrinking reruns the whole
 # pipeline per candidate, outlasts the test's timeout and then hides the first failure behind
 # a Flaky report; the first failing example and its error are what CI should print.
+# Loaded by name, not registered as "default": where a CI variable is set, Hypothesis loads its
+# own "ci" profile at import (100 examples, shrinking), which outlasts the test's timeout.
 hypothesis_settings.register_profile(
-    "default", max_examples=3, derandomize=True, phases=(Phase.explicit, Phase.generate), print_blob=True
+    "make-test", max_examples=3, derandomize=True, phases=(Phase.explicit, Phase.generate), print_blob=True
 )
 hypothesis_settings.register_profile("fuzz", max_examples=60)
+hypothesis_settings.load_profile("make-test")  # `--hypothesis-profile=fuzz` replaces it later
 
 
 def pytest_configure(config: pytest.Config) -> None:
