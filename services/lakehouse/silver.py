@@ -8,7 +8,9 @@ For each silver table, parents before children (tables not linked by a foreign k
    a truncate, and keeps each key's newest change by (`_lsn`, `_seq`).
 3. **Quality.** Rows that break a rule of `design.py` go to `quarantine.<table>` (with the
    rule and the raw row as JSON) instead of silver; the counts are reported. A foreign key
-   is checked against the parent's silver table, so parents are applied first.
+   is checked against the parent's silver table, so parents are applied first. A row
+   quarantined only for want of its parent waits there and is checked again on every run,
+   until it enters silver or a newer change of its key supersedes it (`quarantine.py`).
 4. **Schema.** New source columns become new Iceberg columns; safe widenings are applied;
    anything else stops this table with a clear error while the others go on.
 5. **Commit.** One Iceberg commit writes the data and the new bookmark together, so a crash
@@ -25,7 +27,9 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, StringType
 
+from services.lakehouse import quarantine
 from services.lakehouse.backlog import BOOKMARK, SilverBacklog
 from services.lakehouse.changes import KEEP, UNKNOWN, after_last_truncate, latest_per_key
 from services.lakehouse.design import TABLE_PROPERTIES, SilverTable, silver_designs
@@ -36,7 +40,8 @@ from services.platform.settings import Settings
 from services.replication.raw_zone import META_COLUMNS, Manifest, TableFiles
 
 log = logging.getLogger(__name__)
-PIPELINE_COLUMNS = (*META_COLUMNS, KEEP, UNKNOWN)  # raw and merge bookkeeping, never written to silver
+RETRIED = "_retried"  # a waiting row of quarantine, checked again
+PIPELINE_COLUMNS = (*META_COLUMNS, KEEP, UNKNOWN, RETRIED)  # raw and merge bookkeeping, never written to silver
 UNKNOWN_UNCHANGED = "unknown_unchanged_value"  # a large value an update left untouched, whose value no one knows
 UNREPRESENTABLE, UNREPRESENTABLE_VALUE = "_unrepresentable", "unrepresentable_value"
 
@@ -53,6 +58,7 @@ class TableResult:
     upserts: int = 0
     deletes: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
+    reentered: int = 0  # waiting rows of quarantine that entered silver
     schema_changes: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
@@ -68,6 +74,8 @@ class TableResult:
             f"{self.deletes:,} deletes",
             f"{bad:,} quarantined",
         ]
+        if self.reentered:
+            parts.append(f"{self.reentered:,} re-entered from quarantine")
         if self.schema_changes:
             parts.append("schema: " + "; ".join(self.schema_changes))
         return ", ".join(parts) + f" in {self.seconds:.1f} s"
@@ -124,46 +132,101 @@ class SilverJob:
 
     def _apply(self, design: SilverTable, manifests: list[Manifest], full_refresh: bool) -> TableResult:
         target, result = self.table_name(design.name), TableResult(design.name)
+        held = f"{self.quarantine}.{design.name}"
         if full_refresh:
             self.spark.sql(f"DROP TABLE IF EXISTS {target}")
         mode, batches = self.backlog.pending(design.name, manifests)
         files = [
             f"s3a://{self.raw.bucket}/{key}" for m in batches for key in m.tables.get(design.name, TableFiles()).files
         ]
-        if not files:
-            return result
-        result.mode, result.batches = mode, len(batches)
-        changes = self.spark.read.option("mergeSchema", "true").parquet(*files)
-        if any("truncate" in m.tables.get(design.name, TableFiles()).ops for m in batches):
-            changes = after_last_truncate(changes)
-            result.mode = mode = "replace"
-        only_snapshot = all(m.kind == "snapshot" for m in batches)
+        keys = list(design.keys)
+        latest = None
         unchanged = sorted({c for m in batches for c in m.tables.get(design.name, TableFiles()).unchanged})
-        stored = self.spark.table(target) if mode == "merge" and self.spark.catalog.tableExists(target) else None
-        # A snapshot holds each key once: no need to rank changes per key (a whole shuffle).
-        latest = changes if only_snapshot else latest_per_key(changes, list(design.keys), unchanged, stored)
+        if files:
+            changes = self.spark.read.option("mergeSchema", "true").parquet(*files)
+            if any("truncate" in m.tables.get(design.name, TableFiles()).ops for m in batches):
+                changes = after_last_truncate(changes)
+                mode = "replace"
+        exists = self.spark.catalog.tableExists(target)
+        stored = self.spark.table(target) if mode != "replace" and exists else None
+        waiting = self._waiting(design, held, stored) if stored is not None else None
+        if not files and waiting is None:
+            return result
+        result.mode, result.batches = ("merge" if stored is not None else mode), len(batches)
+        if files:
+            # A snapshot holds each key once: no need to rank changes per key (a whole shuffle).
+            only_snapshot = all(m.kind == "snapshot" for m in batches)
+            latest = changes if only_snapshot else latest_per_key(changes, keys, unchanged, stored)
+            latest = latest.withColumn(RETRIED, F.lit(False))
+        if waiting is not None:
+            retried = waiting.filter("_rank = 1").drop("_rank").withColumn(RETRIED, F.lit(True))
+            unchanged = sorted({*unchanged, *(r[0] for r in retried.select(F.explode(KEEP)).distinct().collect())})
+            latest = retried if latest is None else _with_retried(latest, retried, keys)
         checked, rules = self._check(design, latest, stored)
         checked = checked.cache()
         counts = self._count(rules, checked)
         deletes, result.upserts = counts.pop("delete"), counts.pop("clean upserts")
-        result.deletes = deletes if mode == "merge" else 0  # a replace starts from nothing: none to apply
+        result.reentered = counts.pop("re-entered")
+        result.deletes = deletes if stored is not None else 0  # a replace starts from nothing: none to apply
         result.quarantined = {rule: n for rule, n in counts.items() if n}
         if result.quarantined:
-            broken = checked.filter(F.size("_broken") > 0)
-            self._record_quarantine(design.name, broken.select(F.explode("_broken").alias("rule"), *latest.columns))
+            broken = checked.filter((F.size("_broken") > 0) & ~F.col(RETRIED))  # a retried row has its records
+            waits_for_parent = {rule.name for rule in design.rules if rule.parent}
+            columns = [c for c in latest.columns if c != RETRIED]
+            record = broken.select(F.explode("_broken").alias("rule"), *columns)
+            quarantine.record(self.spark, held, record, waits_for_parent)
         clean = checked.filter(F.size("_broken") == 0).drop("_broken", UNKNOWN)
         result.schema_changes = evolve_table(
             self.spark, target, design, clean.drop(*PIPELINE_COLUMNS).schema, TABLE_PROPERTIES, SchemaEvolutionError
         )
-        bookmark = {BOOKMARK: str(batches[-1].end_lsn)}
+        bookmark = {BOOKMARK: str(batches[-1].end_lsn)} if batches else {}
+        # before silver's commit: a rerun must never bring back a row the source changed since
+        self._supersede(held, keys, waiting, checked, stored is None, batches)
         self.step("before_commit")  # tests stop the job here: quarantine written, silver not
-        if mode == "replace":
+        if stored is None:
             data = _as_table(clean.filter(F.col("_op") != "delete").drop(*PIPELINE_COLUMNS), self.spark.table(target))
             commit_with_properties(self.spark, bookmark, lambda: data.writeTo(target).overwrite(F.lit(True)))
         else:
             self._merge(target, design, clean, unchanged, bookmark)
+        if result.reentered:
+            entered = checked.filter(F.col(RETRIED) & (F.size("_broken") == 0))
+            quarantine.settle(self.spark, held, entered.withColumn("state", F.lit(quarantine.ENTERED_SILVER)))
         checked.unpersist()
         return result
+
+    def _waiting(self, design: SilverTable, held: str, stored: DataFrame) -> DataFrame | None:
+        """The table's waiting rows of quarantine (None if none), for tables with a parent."""
+        if not any(rule.parent for rule in design.rules):
+            return None
+        return quarantine.waiting_rows(self.spark, held, stored.schema, list(design.keys))
+
+    def _supersede(
+        self,
+        held: str,
+        keys: list[str],
+        waiting: DataFrame | None,
+        checked: DataFrame,
+        replaced: bool,
+        batches: list[Manifest],
+    ) -> None:
+        """Mark superseded the waiting rows this run's changes replace: every one when the table
+        is copied anew; else those of keys changed again at the source, and older ones of a key."""
+        moved = F.lit(quarantine.SUPERSEDED).alias("state")
+        if replaced:
+            if self.spark.catalog.tableExists(held) and "state" in self.spark.table(held).columns:
+                earlier = self.spark.table(held).filter(
+                    (F.col("state") == quarantine.WAITING) & ~F.col("_batch_id").isin(*[m.batch_id for m in batches])
+                )
+                quarantine.settle(self.spark, held, earlier.select("_lsn", "_seq", moved))
+            return
+        if waiting is None:
+            return
+        new = checked.filter(~F.col(RETRIED))
+        changed_again = waiting.join(new.select(*keys), keys, "left_semi").join(
+            new.select("_lsn", "_seq"), ["_lsn", "_seq"], "left_anti"
+        )
+        older = waiting.filter("_rank > 1")
+        quarantine.settle(self.spark, held, changed_again.unionByName(older).select("_lsn", "_seq", moved))
 
     def _merge(
         self, target: str, design: SilverTable, changes: DataFrame, unchanged: list[str], bookmark: dict[str, str]
@@ -235,37 +298,35 @@ class SilverJob:
         """Deletes, clean upserts and rows per broken rule, in one pass.
 
         A row breaking two rules counts for both; it is one row less among the clean upserts.
+        A waiting row of quarantine checked again counts as quarantined once, when it was first.
         """
         is_clean_upsert = (F.col("_op") != "delete") & (F.size("_broken") == 0)
         sums = {
             "delete": F.col("_op") == "delete",
             "clean upserts": is_clean_upsert,
-            **{rule: F.array_contains("_broken", rule) for rule in rules},
+            "re-entered": is_clean_upsert & F.col(RETRIED),
+            **{rule: F.array_contains("_broken", rule) & ~F.col(RETRIED) for rule in rules},
         }
         row = checked.agg(*[F.sum(when.cast("int")).alias(name) for name, when in sums.items()]).first()
         return {name: row[name] or 0 for name in sums}
 
-    def _record_quarantine(self, table: str, bad: DataFrame) -> None:
-        target = f"{self.quarantine}.{table}"
-        self.spark.sql(
-            f"CREATE TABLE IF NOT EXISTS {target} (rule string, raw_row string, _op string, _lsn bigint, "
-            f"_seq bigint, _batch_id string, quarantined_at timestamp) USING iceberg "
-            f"TBLPROPERTIES ('format-version'='2')"
+
+def _with_retried(latest: DataFrame, retried: DataFrame, keys: list[str]) -> DataFrame:
+    """This run's changes and the retried rows of keys they leave alone (a key changed again at
+    the source: its newer change decides), in the changes' columns: a column silver keeps that
+    the source dropped is not written."""
+    for column in (KEEP, UNKNOWN):
+        if column not in latest.columns:
+            latest = latest.withColumn(column, F.lit(None).cast(ArrayType(StringType())))
+    retried = retried.join(latest.select(*keys), keys, "left_anti")
+    return latest.unionByName(
+        retried.select(
+            *[
+                F.col(f"`{c}`") if c in retried.columns else F.lit(None).cast(latest.schema[c].dataType).alias(c)
+                for c in latest.columns
+            ]
         )
-        records = bad.select(
-            "rule",
-            F.to_json(F.struct(*[c for c in bad.columns if c != "rule"])).alias("raw_row"),
-            "_op",
-            "_lsn",
-            "_seq",
-            "_batch_id",
-            F.current_timestamp().alias("quarantined_at"),
-        )
-        records.createOrReplaceTempView(f"quarantine_{table}")
-        self.spark.sql(
-            f"MERGE INTO {target} q USING quarantine_{table} s "
-            f"ON q._lsn = s._lsn AND q._seq = s._seq AND q.rule = s.rule WHEN NOT MATCHED THEN INSERT *"
-        )
+    )
 
 
 def _as_table(rows: DataFrame, table: DataFrame) -> DataFrame:

@@ -25,10 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
+from services.lakehouse.quarantine import STILL_QUARANTINED
 from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, kinesis_client, postgres_connect, s3_client
 from services.platform.settings import DBT_PROJECT_DIR, Settings
@@ -113,6 +115,16 @@ def _iceberg_arrow(catalog: Catalog, identifier: str, columns: list[str] | None 
     return table.scan(selected_fields=tuple(c for c in columns if c in held)).to_arrow()
 
 
+def _held(catalog: Catalog, namespace: str, table: str) -> pa.Table | None:
+    """The quarantine records whose row is still there: not those that entered silver since or
+    that a newer change superseded (see `services/lakehouse/quarantine.py`)."""
+    records = _iceberg_arrow(catalog, f"{namespace}.{table}")
+    if records is None or "state" not in records.column_names:
+        return records
+    state = records["state"]
+    return records.filter(pc.or_(pc.is_null(state), pc.is_in(state, pa.array(STILL_QUARANTINED))))
+
+
 def _staged(conn: psycopg.Connection, schema: str, relation: str) -> set[str]:
     return {
         row[0]
@@ -133,9 +145,7 @@ def table_checks(settings: Settings, table: SourceTable, raw: RawZone, manifests
     """
     catalog = iceberg_catalog(settings)
     silver_ns, quarantine_ns = settings.lakehouse.silver_namespace, settings.lakehouse.quarantine_namespace
-    state = raw_state(
-        raw_files(raw, table.name, manifests), table.keys, _iceberg_arrow(catalog, f"{quarantine_ns}.{table.name}")
-    )
+    state = raw_state(raw_files(raw, table.name, manifests), table.keys, _held(catalog, quarantine_ns, table.name))
     excluded = [tuple(row.values()) for row in state.quarantined.to_pylist()]
     quarantined = f"{len(excluded):,} keys whose newest change sits in {quarantine_ns}.{table.name} left out"
     note = quarantined if excluded else ""

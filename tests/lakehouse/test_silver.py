@@ -180,7 +180,11 @@ def test_broken_rows_go_to_quarantine_with_their_rule(replicator, job, source, l
     silver = silver_rows(lake_settings, "order_items", "order_item_id")
     assert 900004 in silver and not {900001, 900002} & silver.keys()
     quarantine = silver_rows(lake_settings, "order_items", "_seq", lake_settings.lakehouse.quarantine_namespace)
-    assert sorted(r["rule"] for r in quarantine.values()) == ["non_positive_quantity", "null_key", "unknown_order_id"]
+    assert {r["rule"]: r["state"] for r in quarantine.values()} == {
+        "non_positive_quantity": "held",
+        "null_key": "held",
+        "unknown_order_id": "waiting",  # checked again on every run, until its order is in silver
+    }
     assert all('"order_item_id"' in r["raw_row"] or r["rule"] == "null_key" for r in quarantine.values())
     job.run(["order_items"])  # nothing new: the quarantine is not written twice
     assert len(silver_rows(lake_settings, "order_items", "_seq", lake_settings.lakehouse.quarantine_namespace)) == 3
@@ -298,18 +302,9 @@ def test_a_value_the_raw_zone_keeps_as_text_quarantines_its_row(replicator, job,
     assert silver_rows(lake_settings, "orders", "order_id")[order_id] == before  # its last good version stays
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a row quarantined for a parent missing from silver stays there after the parent arrives",
-)
-def test_a_line_quarantined_with_its_order_enters_silver_once_the_order_is_fixed(
-    replicator, job, source, lake_settings
-) -> None:
-    """An order placed before the plausible range is quarantined, and with it the line inserted
-    beside it (its order is not in silver: unknown_order_id). The source then corrects the order's
-    time: the order reaches silver, and its line, which the source never changed again, must too."""
-    replicator.run_once()
-    job.run()
+def _order_before_the_plausible_range(source) -> tuple[int, int, int]:
+    """An order silver quarantines (impossible_ordered_at), with a line and a payment beside it,
+    which wait in quarantine for their order (unknown_order_id). Returns their ids."""
     customer, address = source.execute("SELECT customer_id, address_id FROM shop.addresses LIMIT 1").fetchone()
     product = source.execute("SELECT product_id FROM shop.products LIMIT 1").fetchone()[0]
     order = source.execute(
@@ -322,13 +317,79 @@ def test_a_line_quarantined_with_its_order_enters_silver_once_the_order_is_fixed
         " RETURNING order_item_id",
         (order, product),
     ).fetchone()[0]
+    payment = source.execute(
+        "INSERT INTO shop.payments (order_id, method, amount, status, attempted_at)"
+        " VALUES (%s, 'card', 5, 'captured', '2020-01-01 00:00:00.123456+00') RETURNING payment_id",
+        (order,),
+    ).fetchone()[0]
     source.commit()
+    return order, line, payment
+
+
+def _states(settings, table: str) -> dict[str, list[str]]:
+    records = iceberg_catalog(settings).load_table(f"{settings.lakehouse.quarantine_namespace}.{table}").scan()
+    states: dict[str, list[str]] = {}
+    for record in records.to_arrow().to_pylist():
+        states.setdefault(record["rule"], []).append(record["state"])
+    return states
+
+
+def test_rows_waiting_for_their_order_enter_silver_once_the_order_does(replicator, job, source, lake_settings) -> None:
+    """The line and the payment wait in quarantine; the source then corrects the order's time:
+    the order reaches silver, and its line and payment, which the source never changed again,
+    follow in the same run, every cell exact (microseconds included)."""
     replicator.run_once()
-    quarantined = {r.table: r.quarantined for r in job.run(["orders", "order_items"])}
-    assert quarantined == {"orders": {"impossible_ordered_at": 1}, "order_items": {"unknown_order_id": 1}}
+    job.run()
+    order, line, payment = _order_before_the_plausible_range(source)
+    replicator.run_once()
+    first = {r.table: r for r in job.run(["orders", "order_items", "payments"])}
+    assert {t: r.quarantined for t, r in first.items()} == {
+        "orders": {"impossible_ordered_at": 1},
+        "order_items": {"unknown_order_id": 1},
+        "payments": {"unknown_order_id": 1},
+    }
+    assert _states(lake_settings, "order_items") == {"unknown_order_id": ["waiting"]}
+    assert next(iter(job.run(["order_items"]))).reentered == 0  # still no order: it waits, counted once
     source.execute("UPDATE shop.orders SET ordered_at = '2020-01-01 00:00:00+00' WHERE order_id = %s", (order,))
     source.commit()
     replicator.run_once()
-    job.run(["orders", "order_items"])
-    assert order in silver_rows(lake_settings, "orders", "order_id")
+    second = {r.table: r for r in job.run(["orders", "order_items", "payments"])}
+    assert {t: (r.quarantined, r.reentered) for t, r in second.items()} == {
+        "orders": ({}, 0),
+        "order_items": ({}, 1),
+        "payments": ({}, 1),
+    }
     assert line in silver_rows(lake_settings, "order_items", "order_item_id")
+    assert payment in silver_rows(lake_settings, "payments", "payment_id")
+    assert_silver_equals_source(lake_settings, source, ["orders", "order_items", "payments"])
+    assert _states(lake_settings, "payments") == {"unknown_order_id": ["entered_silver"]}
+    assert next(iter(job.run(["payments"]))).mode == "up to date"  # nothing waits any more
+
+
+def test_a_waiting_row_changed_again_at_the_source_never_comes_back(replicator, job, source, lake_settings) -> None:
+    """A waiting line moved to another order reaches silver; the old version is superseded and
+    stays out when its first order is corrected later. So is one deleted at the source."""
+    replicator.run_once()
+    job.run()
+    order, line, payment = _order_before_the_plausible_range(source)
+    replicator.run_once()
+    job.run(["orders", "order_items", "payments"])
+    other = source.execute("SELECT min(order_id) FROM shop.orders").fetchone()[0]
+    source.execute("UPDATE shop.order_items SET order_id = %s, quantity = 3 WHERE order_item_id = %s", (other, line))
+    source.execute("DELETE FROM shop.payments WHERE payment_id = %s", (payment,))
+    source.commit()
+    replicator.run_once()
+    job.run(["orders", "order_items", "payments"])
+    assert (
+        _states(lake_settings, "order_items")
+        == _states(lake_settings, "payments")
+        == {"unknown_order_id": ["superseded"]}
+    )
+    source.execute("UPDATE shop.orders SET ordered_at = '2020-01-01 00:00:00+00' WHERE order_id = %s", (order,))
+    source.commit()
+    replicator.run_once()
+    results = {r.table: r.reentered for r in job.run(["orders", "order_items", "payments"])}
+    assert results == {"orders": 0, "order_items": 0, "payments": 0}
+    assert silver_rows(lake_settings, "order_items", "order_item_id")[line]["quantity"] == 3
+    assert payment not in silver_rows(lake_settings, "payments", "payment_id")
+    assert_silver_equals_source(lake_settings, source, ["orders", "order_items", "payments"])
