@@ -33,7 +33,7 @@ pytest_plugins = ("tests.failure_digest",)
 hypothesis_settings.register_profile(
     "make-test", max_examples=3, derandomize=True, phases=(Phase.explicit, Phase.generate), print_blob=True
 )
-hypothesis_settings.register_profile("fuzz", max_examples=60)
+hypothesis_settings.register_profile("fuzz", max_examples=60, derandomize=False)  # new examples, even under CI
 hypothesis_settings.load_profile("make-test")  # `--hypothesis-profile=fuzz` replaces it later
 
 
