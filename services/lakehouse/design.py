@@ -42,6 +42,9 @@ class Rule:
     violation: str | None = None  # Spark SQL, true when the row breaks the rule
     parent: tuple[str, str] | None = None  # (table, column) the row's column must exist in
     column: str | None = None  # the referencing column, for a foreign-key rule
+    # may pass later with no change at the source (a parent arrives, time moves on): silver
+    # checks its quarantined rows again on every run (`quarantine.py`: waiting)
+    rechecked: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,13 +61,14 @@ def not_null_key(*keys: str) -> Rule:
 
 
 def foreign_key(column: str, parent: str, parent_key: str) -> Rule:
-    return Rule(f"unknown_{column}", parent=(parent, parent_key), column=column)
+    return Rule(f"unknown_{column}", parent=(parent, parent_key), column=column, rechecked=True)
 
 
 def plausible_time(column: str) -> Rule:
     return Rule(
         f"impossible_{column}",
         f"{column} < {EARLIEST_PLAUSIBLE} OR {column} > current_timestamp() + INTERVAL 1 DAY",
+        rechecked=True,  # a time more than a day ahead becomes plausible as the clock moves on
     )
 
 

@@ -5,9 +5,10 @@ columns included, timestamps to the microsecond), where the row came from (`_op`
 `_seq`, `_batch_id`), when, and its `state`:
 
 - `held`: the row's own values break the rule; only a newer change of its key moves it on.
-- `waiting`: its parent (a foreign-key rule) was not in silver. Silver re-checks a waiting row
-  on every run, so a line quarantined beside its order enters silver once the order does,
-  even when the source never changes the line again.
+- `waiting`: a rule the row may pass later with no change at the source (`Rule.rechecked`):
+  its parent (a foreign key) was not in silver, or its time lay more than a day ahead. Silver
+  checks a waiting row again on every run, so a line quarantined beside its order enters
+  silver once the order does, even when the source never changes the line again.
 - `entered_silver`: a waiting row that passed its re-check and was written to silver.
 - `superseded`: a waiting row whose key changed again at the source (the newer change went to
   silver, or to quarantine on its own), or whose table was copied anew.
@@ -65,7 +66,8 @@ def ensure_table(spark: SparkSession, target: str) -> None:
 
 
 def record(spark: SparkSession, target: str, bad: DataFrame, waiting_rules: set[str]) -> None:
-    """Write `bad` (a `rule` column and the row's columns), once per (`_lsn`, `_seq`, rule)."""
+    """Write `bad` (a `rule` column and the row's columns), once per (`_lsn`, `_seq`, rule);
+    a record of one of `waiting_rules` waits, any other is held."""
     ensure_table(spark, target)
     state = F.when(F.col("rule").isin(*waiting_rules), F.lit(WAITING)) if waiting_rules else F.lit(None)
     records = bad.select(

@@ -9,8 +9,9 @@ For each silver table, parents before children (tables not linked by a foreign k
 3. **Quality.** Rows that break a rule of `design.py` go to `quarantine.<table>` (with the
    rule and the raw row as JSON) instead of silver; the counts are reported. A foreign key
    is checked against the parent's silver table, so parents are applied first. A row
-   quarantined only for want of its parent waits there and is checked again on every run,
-   until it enters silver or a newer change of its key supersedes it (`quarantine.py`).
+   quarantined by a rule it may pass later (its parent missing, its time too far ahead) waits
+   there and is checked again on every run, until it enters silver or a newer change of its
+   key supersedes it (`quarantine.py`).
 4. **Schema.** New source columns become new Iceberg columns; safe widenings are applied;
    anything else stops this table with a clear error while the others go on.
 5. **Commit.** One Iceberg commit writes the data and the new bookmark together, so a crash
@@ -171,10 +172,10 @@ class SilverJob:
         result.quarantined = {rule: n for rule, n in counts.items() if n}
         if result.quarantined:
             broken = checked.filter((F.size("_broken") > 0) & ~F.col(RETRIED))  # a retried row has its records
-            waits_for_parent = {rule.name for rule in design.rules if rule.parent}
+            rechecked = {rule.name for rule in design.rules if rule.rechecked}
             columns = [c for c in latest.columns if c != RETRIED]
             record = broken.select(F.explode("_broken").alias("rule"), *columns)
-            quarantine.record(self.spark, held, record, waits_for_parent)
+            quarantine.record(self.spark, held, record, rechecked)
         clean = checked.filter(F.size("_broken") == 0).drop("_broken", UNKNOWN)
         result.schema_changes = evolve_table(
             self.spark, target, design, clean.drop(*PIPELINE_COLUMNS).schema, TABLE_PROPERTIES, SchemaEvolutionError
@@ -195,8 +196,8 @@ class SilverJob:
         return result
 
     def _waiting(self, design: SilverTable, held: str, stored: DataFrame) -> DataFrame | None:
-        """The table's waiting rows of quarantine (None if none), for tables with a parent."""
-        if not any(rule.parent for rule in design.rules):
+        """The table's waiting rows of quarantine (None if none), for tables with a rechecked rule."""
+        if not any(rule.rechecked for rule in design.rules):
             return None
         return quarantine.waiting_rows(self.spark, held, stored.schema, list(design.keys))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -393,3 +394,31 @@ def test_a_waiting_row_changed_again_at_the_source_never_comes_back(replicator, 
     assert silver_rows(lake_settings, "order_items", "order_item_id")[line]["quantity"] == 3
     assert payment not in silver_rows(lake_settings, "payments", "payment_id")
     assert_silver_equals_source(lake_settings, source, ["orders", "order_items", "payments"])
+
+
+def test_an_order_too_far_ahead_enters_silver_once_the_clock_catches_up(replicator, job, source, lake_settings) -> None:
+    """More than a day ahead is implausible today, plausible tomorrow: the order waits in
+    quarantine, its line beside it, and both enter silver with no change at the source."""
+    replicator.run_once()
+    job.run()
+    customer, address = source.execute("SELECT customer_id, address_id FROM shop.addresses LIMIT 1").fetchone()
+    product = source.execute("SELECT product_id FROM shop.products LIMIT 1").fetchone()[0]
+    order, ahead = source.execute(
+        "INSERT INTO shop.orders (customer_id, shipping_address_id, status, ordered_at)"
+        " VALUES (%s, %s, 'placed', now() + interval '1 day 30 seconds')"
+        " RETURNING order_id, ordered_at - interval '1 day'",
+        (customer, address),
+    ).fetchone()
+    source.execute(
+        "INSERT INTO shop.order_items (order_id, product_id, quantity, unit_price) VALUES (%s, %s, 1, 5)",
+        (order, product),
+    )
+    source.commit()
+    replicator.run_once()
+    first = {r.table: r.quarantined for r in job.run(["orders", "order_items"])}
+    assert first == {"orders": {"impossible_ordered_at": 1}, "order_items": {"unknown_order_id": 1}}
+    while datetime.now(UTC) <= ahead:  # the clock, not a guess: the order turns plausible at `ahead`
+        time.sleep(0.5)
+    second = {r.table: r.reentered for r in job.run(["orders", "order_items"])}
+    assert second == {"orders": 1, "order_items": 1}
+    assert_silver_equals_source(lake_settings, source, ["orders", "order_items"])
