@@ -4,6 +4,8 @@ stays on loopback. These tests share the session's services (see conftest.py).""
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import uuid
 
 import psutil
@@ -76,6 +78,19 @@ def test_pyiceberg_and_spark_share_one_table(settings, services, spark) -> None:
 
     spark.sql("INSERT INTO smoke.cities VALUES (4, 'Lima')")
     assert catalog.load_table("smoke.cities").scan().to_arrow().num_rows == 4
+
+
+def test_kinesis_outlives_a_client_killed_mid_request(settings, services) -> None:
+    """A client that dies while sending a request body (a consumer killed with SIGKILL) resets
+    its connection; kinesalite rethrows that request's error, which must not end the emulator."""
+    host, port = settings.kinesis.endpoint_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(
+            b"POST / HTTP/1.1\r\nHost: kinesis\r\nContent-Type: application/x-amz-json-1.1\r\n"
+            b"X-Amz-Target: Kinesis_20131202.ListStreams\r\nContent-Length: 1000\r\n\r\n{"
+        )
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+    assert "StreamNames" in kinesis_client(settings).list_streams(Limit=1)  # still serving
 
 
 def test_kinesis_create_put_get(settings, services) -> None:

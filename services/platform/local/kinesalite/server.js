@@ -18,6 +18,19 @@ server.listen(port, host, (err) => {
   console.log(`kinesalite listening on http://${host}:${port}`);
 });
 
+// kinesalite rethrows a request stream's error (its index.js: req.on('error', err => { throw err })),
+// so one client that dies mid-request (a consumer killed with SIGKILL resets its connection) would
+// end the emulator for every client. Such an error ends only that request, which had not run yet
+// (kinesalite acts once the whole body has arrived); anything else still ends the process.
+process.on("uncaughtException", (err) => {
+  if (err && (err.code === "ECONNRESET" || err.message === "aborted")) {
+    console.error(`kinesalite: a client went away mid-request (${err.code || err.message}); request dropped`);
+    return;
+  }
+  console.error(err);
+  process.exit(1);
+});
+
 for (const sig of ["SIGTERM", "SIGINT"]) {
   process.on(sig, () => server.close(() => process.exit(0)));
 }
