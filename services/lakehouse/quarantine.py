@@ -91,7 +91,7 @@ def record(spark: SparkSession, target: str, bad: DataFrame, waiting_rules: set[
 def waiting_rows(spark: SparkSession, target: str, columns: StructType, keys: list[str]) -> DataFrame | None:
     """The waiting records, typed as silver's job holds a row (`columns`: silver's columns), one
     per (`_lsn`, `_seq`) and newest per key first in rank (`_rank` 1); None when there are none."""
-    if not spark.catalog.tableExists(target) or "state" not in spark.table(target).columns:
+    if not _has_states(spark, target):
         return None
     waiting = spark.table(target).filter(F.col("state") == WAITING)
     if waiting.isEmpty():
@@ -104,6 +104,18 @@ def waiting_rows(spark: SparkSession, target: str, columns: StructType, keys: li
     )
     newest_first = Window.partitionBy(*keys).orderBy(F.col("_lsn").desc(), F.col("_seq").desc())
     return rows.withColumn("_rank", F.row_number().over(newest_first))
+
+
+def supersede_all_but(spark: SparkSession, target: str, batch_ids: list[str]) -> None:
+    """Mark superseded every waiting record but those of `batch_ids`: the table was copied anew
+    from those batches, whose rows have records of their own."""
+    if _has_states(spark, target):
+        earlier = spark.table(target).filter((F.col("state") == WAITING) & ~F.col("_batch_id").isin(*batch_ids))
+        settle(spark, target, earlier.select("_lsn", "_seq", F.lit(SUPERSEDED).alias("state")))
+
+
+def _has_states(spark: SparkSession, target: str) -> bool:
+    return spark.catalog.tableExists(target) and "state" in spark.table(target).columns
 
 
 def settle(spark: SparkSession, target: str, moved: DataFrame) -> None:

@@ -212,16 +212,12 @@ class SilverJob:
     ) -> None:
         """Mark superseded the waiting rows this run's changes replace: every one when the table
         is copied anew; else those of keys changed again at the source, and older ones of a key."""
-        moved = F.lit(quarantine.SUPERSEDED).alias("state")
         if replaced:
-            if self.spark.catalog.tableExists(held) and "state" in self.spark.table(held).columns:
-                earlier = self.spark.table(held).filter(
-                    (F.col("state") == quarantine.WAITING) & ~F.col("_batch_id").isin(*[m.batch_id for m in batches])
-                )
-                quarantine.settle(self.spark, held, earlier.select("_lsn", "_seq", moved))
+            quarantine.supersede_all_but(self.spark, held, [m.batch_id for m in batches])
             return
         if waiting is None:
             return
+        moved = F.lit(quarantine.SUPERSEDED).alias("state")
         new = checked.filter(~F.col(RETRIED))
         changed_again = waiting.join(new.select(*keys), keys, "left_semi").join(
             new.select("_lsn", "_seq"), ["_lsn", "_seq"], "left_anti"
