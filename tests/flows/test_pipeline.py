@@ -30,6 +30,7 @@ from services.replication.raw_zone import RawZone
 from services.source.chaos import shapes as change_shapes
 from services.warehouse.export import read_mart
 from tests.cli import sandbox
+from tests.shop_rows import order_with_line
 
 ORDERS, SEED = 300, 7
 
@@ -458,17 +459,7 @@ def test_a_line_waiting_for_its_order_reaches_the_marts_once_the_order_does(
     from services.reconciliation.reconcile import reconcile
     from services.warehouse.stage import build_models, load_lake
 
-    customer, address = source.execute("SELECT customer_id, address_id FROM shop.addresses LIMIT 1").fetchone()
-    product = source.execute("SELECT product_id FROM shop.products LIMIT 1").fetchone()[0]
-    order = source.execute(
-        "INSERT INTO shop.orders (customer_id, shipping_address_id, status, ordered_at)"
-        " VALUES (%s, %s, 'placed', '1999-12-31 23:00:00+00') RETURNING order_id",
-        (customer, address),
-    ).fetchone()[0]
-    source.execute(
-        "INSERT INTO shop.order_items (order_id, product_id, quantity, unit_price) VALUES (%s, %s, 2, 7.5)",
-        (order, product),
-    )
+    order, _ = order_with_line(source, "1999-12-31 23:00:00+00", quantity=2, unit_price="7.5")
     source.commit()
 
     def left_out() -> dict[str, int]:

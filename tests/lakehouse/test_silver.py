@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
@@ -21,6 +21,7 @@ from services.source.tables import PRIMARY_KEYS, TABLES
 from services.source.tick import tick
 from tests.lakehouse.conftest import silver_rows
 from tests.replication.conftest import comparable, source_rows
+from tests.shop_rows import order_with_line
 
 
 def assert_silver_equals_source(settings, conn, tables=TABLES) -> None:
@@ -306,18 +307,7 @@ def test_a_value_the_raw_zone_keeps_as_text_quarantines_its_row(replicator, job,
 def _order_before_the_plausible_range(source) -> tuple[int, int, int]:
     """An order silver quarantines (impossible_ordered_at), with a line and a payment beside it,
     which wait in quarantine for their order (unknown_order_id). Returns their ids."""
-    customer, address = source.execute("SELECT customer_id, address_id FROM shop.addresses LIMIT 1").fetchone()
-    product = source.execute("SELECT product_id FROM shop.products LIMIT 1").fetchone()[0]
-    order = source.execute(
-        "INSERT INTO shop.orders (customer_id, shipping_address_id, status, ordered_at)"
-        " VALUES (%s, %s, 'placed', '1999-12-31 23:00:00+00') RETURNING order_id",
-        (customer, address),
-    ).fetchone()[0]
-    line = source.execute(
-        "INSERT INTO shop.order_items (order_id, product_id, quantity, unit_price) VALUES (%s, %s, 1, 5)"
-        " RETURNING order_item_id",
-        (order, product),
-    ).fetchone()[0]
+    order, line = order_with_line(source, "1999-12-31 23:00:00+00")
     payment = source.execute(
         "INSERT INTO shop.payments (order_id, method, amount, status, attempted_at)"
         " VALUES (%s, 'card', 5, 'captured', '2020-01-01 00:00:00.123456+00') RETURNING payment_id",
@@ -401,23 +391,13 @@ def test_an_order_too_far_ahead_enters_silver_once_the_clock_catches_up(replicat
     quarantine, its line beside it, and both enter silver with no change at the source."""
     replicator.run_once()
     job.run()
-    customer, address = source.execute("SELECT customer_id, address_id FROM shop.addresses LIMIT 1").fetchone()
-    product = source.execute("SELECT product_id FROM shop.products LIMIT 1").fetchone()[0]
-    order, ahead = source.execute(
-        "INSERT INTO shop.orders (customer_id, shipping_address_id, status, ordered_at)"
-        " VALUES (%s, %s, 'placed', now() + interval '1 day 30 seconds')"
-        " RETURNING order_id, ordered_at - interval '1 day'",
-        (customer, address),
-    ).fetchone()
-    source.execute(
-        "INSERT INTO shop.order_items (order_id, product_id, quantity, unit_price) VALUES (%s, %s, 1, 5)",
-        (order, product),
-    )
+    ordered_at = datetime.now(UTC) + timedelta(days=1, seconds=30)
+    order_with_line(source, ordered_at)
     source.commit()
     replicator.run_once()
     first = {r.table: r.quarantined for r in job.run(["orders", "order_items"])}
     assert first == {"orders": {"impossible_ordered_at": 1}, "order_items": {"unknown_order_id": 1}}
-    while datetime.now(UTC) <= ahead:  # the clock, not a guess: the order turns plausible at `ahead`
+    while datetime.now(UTC) <= ordered_at - timedelta(days=1):  # the clock, not a guess: then it is plausible
         time.sleep(0.5)
     second = {r.table: r.reentered for r in job.run(["orders", "order_items"])}
     assert second == {"orders": 1, "order_items": 1}
