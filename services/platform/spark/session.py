@@ -8,6 +8,7 @@ Starting a JVM takes seconds: callers create one session per job or test session
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -134,7 +135,9 @@ def spark_session(
 
 def _set_priority(pid: int, nice: int) -> None:
     """Give the JVM `nice`. Linux keeps a priority per thread: each running thread gets it, and
-    the threads the JVM starts later inherit it from theirs. Where it cannot be set, say so."""
+    the threads the JVM starts later inherit it from theirs. A thread that ends between the listing
+    and its turn is skipped, not taken for a failure: the rest still get `nice`. Where it cannot be
+    set, say so."""
     if nice == 0:
         return
     try:
@@ -142,6 +145,7 @@ def _set_priority(pid: int, nice: int) -> None:
         jvm.nice(nice)
         if sys.platform == "linux":
             for thread in jvm.threads():
-                os.setpriority(os.PRIO_PROCESS, thread.id, nice)
+                with contextlib.suppress(ProcessLookupError):
+                    os.setpriority(os.PRIO_PROCESS, thread.id, nice)
     except (psutil.Error, OSError) as error:
         log.warning("could not set the Spark JVM's priority to nice %d: %s", nice, error)
