@@ -162,7 +162,11 @@ class SilverJob:
         if waiting is not None:
             retried = waiting.filter("_rank = 1").drop("_rank").withColumn(RETRIED, F.lit(True))
             unchanged = sorted({*unchanged, *(r[0] for r in retried.select(F.explode(KEEP)).distinct().collect())})
-            latest = retried if latest is None else _with_retried(latest, retried, keys)
+            latest = (
+                _in_source_columns(retried, manifests, design.name)
+                if latest is None
+                else _with_retried(latest, retried, keys)
+            )
         checked, rules = self._check(design, latest, stored)
         checked = checked.cache()
         counts = self._count(rules, checked)
@@ -324,6 +328,16 @@ def _with_retried(latest: DataFrame, retried: DataFrame, keys: list[str]) -> Dat
             ]
         )
     )
+
+
+def _in_source_columns(retried: DataFrame, manifests: list[Manifest], table: str) -> DataFrame:
+    """The retried rows in the columns the source's table has now (the newest manifest's list):
+    a column silver keeps that the source dropped is not written, as `_with_retried` does when
+    this run has changes of the table too. Without a list (older manifests), every column."""
+    schema = next((m.schemas[table] for m in reversed(manifests) if table in m.schemas), None)
+    if schema is None:
+        return retried
+    return retried.select(*[f"`{c}`" for c in retried.columns if c in schema.columns or c in PIPELINE_COLUMNS])
 
 
 def _as_table(rows: DataFrame, table: DataFrame) -> DataFrame:

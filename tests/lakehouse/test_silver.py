@@ -402,3 +402,34 @@ def test_an_order_too_far_ahead_enters_silver_once_the_clock_catches_up(replicat
     second = {r.table: r.reentered for r in job.run(["orders", "order_items"])}
     assert second == {"orders": 1, "order_items": 1}
     assert_silver_equals_source(lake_settings, source, ["orders", "order_items"])
+
+
+def test_a_waiting_update_keeps_the_value_silver_holds_of_a_column_the_source_dropped(
+    replicator, job, source, lake_settings
+) -> None:
+    """An update waits for its order after the source dropped one of its table's columns; when
+    it enters silver on its own (no newer raw batch of its table), the dropped column keeps the
+    value silver holds, as an update that never waited does, and is not written as NULL."""
+    replicator.run_once()
+    job.run()
+    line = source.execute("SELECT min(order_item_id) FROM shop.order_items").fetchone()[0]
+    source.execute("ALTER TABLE shop.order_items ADD COLUMN gift_note text")
+    source.execute("UPDATE shop.order_items SET gift_note = 'wrapped' WHERE order_item_id = %s", (line,))
+    source.commit()
+    replicator.run_once()
+    job.run(["orders", "order_items"])
+    source.execute("ALTER TABLE shop.order_items DROP COLUMN gift_note")
+    order, _ = order_with_line(source, "1999-12-31 23:00:00+00")  # quarantined: its lines wait for it
+    source.execute("UPDATE shop.order_items SET order_id = %s, quantity = 7 WHERE order_item_id = %s", (order, line))
+    source.commit()
+    replicator.run_once()
+    waits = {r.table: r.quarantined for r in job.run(["orders", "order_items"])}
+    assert waits == {"orders": {"impossible_ordered_at": 1}, "order_items": {"unknown_order_id": 2}}
+    source.execute("UPDATE shop.orders SET ordered_at = '2020-01-01 00:00:00+00' WHERE order_id = %s", (order,))
+    source.commit()
+    replicator.run_once()
+    assert not replicator.raw.manifests()[-1].tables.get("order_items")  # the lines enter on their own
+    entered = {r.table: r.reentered for r in job.run(["orders", "order_items"])}
+    assert entered == {"orders": 0, "order_items": 2}
+    row = silver_rows(lake_settings, "order_items", "order_item_id")[line]
+    assert (row["order_id"], row["quantity"], row["gift_note"]) == (order, 7, "wrapped")
