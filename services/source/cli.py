@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from services.platform.logs import console
 from services.platform.settings import Settings
 from services.source import stage
-from services.source.generator import GENERATED_DIR, default_as_of, default_output, generate_dataset, write_csvs
+from services.source.generator import default_as_of, default_output, generate_dataset, write_csvs
 from services.source.loader import LoadError
 from services.source.tables import TABLES
 
@@ -29,6 +29,7 @@ def _rows(counts: dict[str, int]) -> str:
 
 
 def generate(
+    ctx: typer.Context,
     orders: Annotated[int, typer.Option(help="How many orders; customers and products scale with it.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Same seed, orders and --as-of give byte-identical CSVs.")] = 42,
     as_of: Annotated[
@@ -40,12 +41,17 @@ def generate(
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Folder for the CSVs [default: seeds/generated/orders-N-seed-S-as-of-D]")
+        Path | None,
+        typer.Option(
+            help="Folder for the CSVs [default: orders-N-seed-S-as-of-D under SANDBOX_SOURCE__GENERATED_DIR, "
+            "seeds/generated]",
+        ),
     ] = None,
 ) -> None:
     """Generate synthetic shop data as CSV (customers, addresses, products, orders, items, payments)."""
     day = as_of.date() if as_of else default_as_of()
-    folder = out or default_output(orders, seed, day)
+    settings: Settings = ctx.obj
+    folder = out or default_output(settings.source.generated_dir, orders, seed, day)
     started = time.monotonic()
     with _table_progress() as progress:
         task = progress.add_task("generating", total=len(TABLES))
@@ -64,9 +70,10 @@ def load(
     """Load a folder of CSVs into the source database with COPY, all or nothing."""
     settings: Settings = ctx.obj
     if folder is None:
-        candidates = sorted(GENERATED_DIR.glob("orders-*"), key=lambda p: p.stat().st_mtime)
+        generated = settings.source.generated_dir
+        candidates = sorted(generated.glob("orders-*"), key=lambda p: p.stat().st_mtime)
         if not candidates:
-            raise typer.BadParameter("no generated data under seeds/generated; run `sandbox generate` first")
+            raise typer.BadParameter(f"no generated data under {generated}; run `sandbox generate` first")
         folder = candidates[-1]
     try:
         with _table_progress() as progress:

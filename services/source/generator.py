@@ -31,7 +31,6 @@ from services.platform.settings import PROJECT_ROOT
 from services.source.tables import CSV_COLUMNS, TABLES, csv_name
 
 REFERENCE_DIR = PROJECT_ROOT / "seeds" / "reference"
-GENERATED_DIR = PROJECT_ROOT / "seeds" / "generated"
 
 WINDOW_DAYS = 365  # the history: the year before the as-of day
 # The last orders come this long before the as-of midnight, so that their payment attempts
@@ -426,5 +425,6 @@ def write_csvs(dataset: dict[str, pa.Table], out_dir: Path) -> dict[str, int]:
     return {table: len(dataset[table]) for table in TABLES}
 
 
-def default_output(orders: int, seed: int, as_of: date | None = None) -> Path:
-    return GENERATED_DIR / f"orders-{orders}-seed-{seed}-as-of-{(as_of or default_as_of()).isoformat()}"
+def default_output(generated_dir: Path, orders: int, seed: int, as_of: date | None = None) -> Path:
+    """The folder under `generated_dir` (settings: `source.generated_dir`) named by what fixes its bytes."""
+    return generated_dir / f"orders-{orders}-seed-{seed}-as-of-{(as_of or default_as_of()).isoformat()}"

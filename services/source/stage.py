@@ -47,7 +47,7 @@ def seed(settings: Settings, orders: int, seed: int, as_of: date | None = None) 
         if existing:
             return SeedResult(existing_orders=existing)
         as_of = as_of or default_as_of()
-        folder = default_output(orders, seed, as_of)
+        folder = default_output(settings.source.generated_dir, orders, seed, as_of)
         if not folder.is_dir():
             write_csvs(generate_dataset(orders, seed, as_of=as_of), folder)
         return SeedResult(existing_orders=0, loaded=load_folder(conn, folder))

@@ -31,3 +31,17 @@ def test_a_bad_folder_is_a_clear_error(services, tmp_path: Path) -> None:
     result = sandbox("load", str(tmp_path))
     assert result.returncode == 1
     assert f"nothing was changed: {tmp_path}/customers.csv: file not found" in result.stderr
+
+
+def test_generated_data_goes_where_the_settings_say(tmp_path: Path) -> None:
+    """SANDBOX_SOURCE__GENERATED_DIR moves the default folder (the compose profile keeps it on a
+    volume, off the read-only checkout); `sandbox load` finds the newest one there."""
+    where = {"SANDBOX_SOURCE__GENERATED_DIR": str(tmp_path / "generated")}
+    generated = sandbox("generate", "--orders", "20", "--seed", "5", "--as-of", "2026-06-30", env=where)
+    assert generated.returncode == 0, generated.stderr
+    folder = tmp_path / "generated" / "orders-20-seed-5-as-of-2026-06-30"
+    assert (folder / "orders.csv").is_file()
+    assert str(folder) in generated.stderr.replace("\n", "")
+    missing = sandbox("load", env={"SANDBOX_SOURCE__GENERATED_DIR": str(tmp_path / "empty")})
+    message = re.sub(r"[│╭╮╰╯─\s]+", " ", missing.stderr)  # typer's error box, unwrapped
+    assert missing.returncode != 0 and "no generated data under" in message and "empty;" in message.replace(" ", "")

@@ -50,6 +50,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
     if settings.spark.master.startswith("local"):
         conf |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+    if settings.spark.cores_max is not None:
+        conf["spark.cores.max"] = str(settings.spark.cores_max)
     if driver_spark_home(settings) is None:  # else the merged jar holds Iceberg and AWS too
         conf["spark.jars"] = ",".join(str(jar) for jar in toolchain.spark_jars())
     # s3a:// reads the raw zone's plain Parquet files; Iceberg tables go through S3FileIO above,
