@@ -1,11 +1,14 @@
-"""The deployments the local worker runs, with the seeds' schedules; `sandbox deploy` registers them.
+"""The deployments the worker runs, with the seeds' schedules; `sandbox deploy` registers them.
 
-Each points at its flow's file in this project (a process work pool runs it in place), so
-the Prefect UI shows every flow, its schedule and its runs.
+Each points at its flow's file in the checkout that registers it (a process work pool runs it
+in place), so the Prefect UI shows every flow, its schedule and its runs. The worker must see
+the checkout at the same path: locally that is this project; in the compose profile the
+`deployments` service registers them from inside the containers, whose checkout is /app.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 from contextlib import redirect_stdout
 from dataclasses import dataclass
@@ -38,6 +41,7 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
 
 def deploy_all(settings: Settings) -> list[str]:
     """Create or update every deployment on the settings' work pool; returns their names."""
+    _ensure_work_pool(settings.prefect.work_pool)
     names = []
     for spec in DEPLOYMENTS:
         flow = Flow.from_source(source=str(PROJECT_ROOT), entrypoint=spec.entrypoint)
@@ -55,3 +59,18 @@ def deploy_all(settings: Settings) -> list[str]:
             )
         names.append(f"{spec.flow}/{DEPLOYMENT_NAME}")
     return names
+
+
+def _ensure_work_pool(name: str) -> None:
+    """Create the process work pool if the server has none of that name. A worker creates its
+    pool when it starts, but deployments may be registered first (the compose profile does)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+        except ObjectNotFound:
+            with contextlib.suppress(ObjectAlreadyExists):  # a worker starting just now made it
+                client.create_work_pool(WorkPoolCreate(name=name, type="process"))

@@ -260,6 +260,21 @@ def test_deployments_carry_the_seed_schedules(settings, services) -> None:
     }
 
 
+def test_deploying_creates_a_missing_work_pool_once(settings, services) -> None:
+    """The compose profile registers the deployments before its worker has made the pool."""
+    import uuid
+
+    from flows.deployments import _ensure_work_pool
+
+    name = f"test-pool-{uuid.uuid4().hex[:8]}"
+    _ensure_work_pool(name)
+    _ensure_work_pool(name)  # the second call finds it
+    with get_client(sync_client=True) as client:
+        assert client.read_work_pool(name).type == "process"
+        assert [p.name for p in client.read_work_pools()].count(name) == 1
+        client.delete_work_pool(name)
+
+
 def test_sandbox_run_executes_a_deployment_on_the_worker(pipeline_run, source, settings) -> None:
     from flows.deployments import deploy_all
 
