@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock demo test fuzz bench lint format up down clean
+.PHONY: help install lock demo test fuzz bench lint format test-compose up down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ lint: install ## ruff lint and format check
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+test-compose: ## compose profile: the pipeline in containers, reconciled, then removed (needs Docker + Compose v2)
+	python3 -m tests.compose.end_to_end --json bench-results/compose-test.json
 
 up: ## compose profile: start the stack with docker compose
 	docker compose up --detach --wait

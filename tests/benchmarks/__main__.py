@@ -13,7 +13,17 @@ from pathlib import Path
 from services.platform.logs import configure_logging
 from services.platform.settings import PROJECT_ROOT
 
-BENCHMARKS = ("platform", "source", "replication", "lakehouse", "warehouse", "reconcile", "streaming", "pipeline")
+BENCHMARKS = (
+    "platform",
+    "source",
+    "replication",
+    "lakehouse",
+    "warehouse",
+    "reconcile",
+    "streaming",
+    "pipeline",
+    "compose",
+)
 
 
 def main() -> None:

@@ -29,41 +29,42 @@ def _services_rss(settings) -> float:
 
 
 def run() -> dict[str, object]:
-    runs = []
-    for orders, chaos in SCALES:
-        with isolated_sandbox(f"pipeline-{orders}") as (settings, env):
-            supervisor = Supervisor(settings.home)
-            for spec in local_services(settings):
-                supervisor.start(spec)
-            create_platform_resources(settings)
-            services_idle = _services_rss(settings)
-            outcome = settings.home / "pipeline-outcome.json"
-            code = (
-                "import json; from flows.pipeline import pipeline; "
-                f"outcome = pipeline(orders={orders}, seed=42, tick_orders=200, stream_seconds={STREAM_SECONDS}, "
-                f"chaos={chaos}); open({str(outcome)!r}, 'w').write(json.dumps(outcome))"
-            )
-            seconds, flow_peak = run_measured([sys.executable, "-c", code], env)
-            result = json.loads(outcome.read_text())
-            services_after = _services_rss(settings)
-            runs.append(
-                {
-                    "orders": orders,
-                    "chaos_tick": chaos,
-                    "pipeline_seconds": round(seconds, 1),
-                    "stream_seconds_included": STREAM_SECONDS,
-                    "flow_process_peak_rss_mb": round(flow_peak),
-                    "services_rss_mb_idle_before": round(services_idle),
-                    "services_rss_mb_after": round(services_after),
-                    "peak_total_rss_mb_upper_bound": round(flow_peak + services_after),
-                    "stage_seconds": {name: round(value, 1) for name, value in result["stages"].items()},
-                    "stream_p99_seconds_beside_batch": result["stream_p99_seconds"],  # over every event
-                    "stream_worst_batch_p99_seconds": result["stream_worst_batch_p99_seconds"],
-                }
-            )
+    runs = [local_pipeline(orders, chaos, STREAM_SECONDS) for orders, chaos in SCALES]
     targets = {
         "pipeline_seconds at 1M": "< 300",
         "peak_total_rss_mb": "< 6000",
         "stream_p99_seconds_beside_batch": "< 10",
     }
     return {"runs": runs, "targets": targets}
+
+
+def local_pipeline(orders: int, chaos: bool, stream_seconds: float) -> dict[str, object]:
+    """One `pipeline` flow in a fresh local sandbox, its services started as `make demo` has them."""
+    with isolated_sandbox(f"pipeline-{orders}") as (settings, env):
+        supervisor = Supervisor(settings.home)
+        for spec in local_services(settings):
+            supervisor.start(spec)
+        create_platform_resources(settings)
+        services_idle = _services_rss(settings)
+        outcome = settings.home / "pipeline-outcome.json"
+        code = (
+            "import json; from flows.pipeline import pipeline; "
+            f"outcome = pipeline(orders={orders}, seed=42, tick_orders=200, stream_seconds={stream_seconds}, "
+            f"chaos={chaos}); open({str(outcome)!r}, 'w').write(json.dumps(outcome))"
+        )
+        seconds, flow_peak = run_measured([sys.executable, "-c", code], env)
+        result = json.loads(outcome.read_text())
+        services_after = _services_rss(settings)
+    return {
+        "orders": orders,
+        "chaos_tick": chaos,
+        "pipeline_seconds": round(seconds, 1),
+        "stream_seconds_included": stream_seconds,
+        "flow_process_peak_rss_mb": round(flow_peak),
+        "services_rss_mb_idle_before": round(services_idle),
+        "services_rss_mb_after": round(services_after),
+        "peak_total_rss_mb_upper_bound": round(flow_peak + services_after),
+        "stage_seconds": {name: round(value, 1) for name, value in result["stages"].items()},
+        "stream_p99_seconds_beside_batch": result["stream_p99_seconds"],  # over every event
+        "stream_worst_batch_p99_seconds": result["stream_worst_batch_p99_seconds"],
+    }

@@ -1,4 +1,5 @@
-"""The GitHub Actions workflow runs what a developer runs, and what .ci/run runs: `make lint` and `make test`."""
+"""The GitHub Actions workflow runs what a developer runs, and what .ci/run runs: `make lint`,
+`make test` and `make test-compose`."""
 
 from __future__ import annotations
 
@@ -74,16 +75,17 @@ def test_one_job_on_ubuntu_with_a_90_minute_limit() -> None:
     assert job["timeout-minutes"] == 90
 
 
-def test_it_runs_exactly_make_lint_and_make_test() -> None:
+def test_it_runs_exactly_make_lint_make_test_and_make_test_compose() -> None:
     make_commands = [command for command in commands() if shlex.split(command)[0] == "make"]
-    assert make_commands == ["make lint", "make test"]
+    assert make_commands == ["make lint", "make test", "make test-compose"]
     assert not [command for command in commands() if "pytest" in command or "ruff" in command]
 
 
 def test_ci_run_calls_the_same_make_test_as_the_workflow_and_the_readme() -> None:
     assert CI_RUN.is_file()
-    assert "make test" in ci_run_commands()
-    assert "make test" in commands()
+    for command in ("make test", "make test-compose"):
+        assert command in ci_run_commands()
+        assert command in commands()
     assert re.search(r"^make test\b", README.read_text(), re.MULTILINE), "the README's test command"
 
 
