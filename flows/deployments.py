@@ -8,9 +8,8 @@ the checkout at the same path: locally that is this project; in the compose prof
 
 from __future__ import annotations
 
-import contextlib
 import io
-from contextlib import redirect_stdout
+from contextlib import redirect_stdout, suppress
 from dataclasses import dataclass
 
 from prefect import Flow
@@ -72,5 +71,5 @@ def _ensure_work_pool(name: str) -> None:
         try:
             client.read_work_pool(name)
         except ObjectNotFound:
-            with contextlib.suppress(ObjectAlreadyExists):  # a worker starting just now made it
+            with suppress(ObjectAlreadyExists):  # a worker starting just now made it
                 client.create_work_pool(WorkPoolCreate(name=name, type="process"))

@@ -298,7 +298,7 @@ class Settings(BaseSettings):
         return _merge_defaults(_PROFILE_DEFAULTS[profile], data)
 
     @model_validator(mode="after")
-    def _resolve_home(self) -> Settings:
+    def _resolve_paths(self) -> Settings:
         if not self.home.is_absolute():
             self.home = PROJECT_ROOT / self.home
         if not self.source.generated_dir.is_absolute():

@@ -95,22 +95,20 @@ def _tail(done: subprocess.CompletedProcess[str], lines: int = 40) -> str:
     return "\n".join((done.stdout + done.stderr).splitlines()[-lines:])
 
 
-def published_ports() -> list[tuple[str, int]]:
-    """(host address, port) of every port the default stack publishes, from `docker compose config`."""
+def published_ports() -> dict[str, list[int]]:
+    """The host ports each service of the default stack publishes, from `docker compose config`."""
     config = json.loads(compose("config", "--format", "json").stdout)
-    return [
-        (port.get("host_ip", ""), int(port["published"]))
-        for service in config["services"].values()
+    return {
+        name: [int(port["published"]) for port in service.get("ports", []) if port.get("published")]
+        for name, service in config["services"].items()
         if not service.get("profiles")
-        for port in service.get("ports", [])
-        if port.get("published")
-    ]
+    }
 
 
-def busy_ports(ports: list[tuple[str, int]]) -> list[int]:
+def busy_ports(ports: list[int]) -> list[int]:
     """The ports something on this machine already listens on."""
     busy = []
-    for _, port in ports:
+    for port in ports:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 busy.append(port)
@@ -173,7 +171,8 @@ def timed(report: Report, name: str, step: Callable[[], object]) -> object:
 
 
 def warehouse_query(query: str) -> str:
-    """One value from the warehouse database, through psql in the postgres container (over TCP)."""
+    """One row of the warehouse database as psql prints it unaligned (`a|b`), through psql in the
+    postgres container over TCP."""
     done = compose(
         "exec",
         "-T",
@@ -228,7 +227,7 @@ def run_stack_test(orders: int, stream_seconds: float) -> Report:
     if users.stdout.strip():
         raise StackTestFailed("the sandbox's own compose stack is up and holds the ports: `make down` first")
     ports = published_ports()
-    if busy := busy_ports(ports):
+    if busy := busy_ports([port for service in ports.values() for port in service]):
         raise StackTestFailed(f"ports {busy} are in use on 127.0.0.1 (local services? `sandbox down` first)")
     timed(report, "stand-in images where no registry answers", _standins)
     timed(report, "build", lambda: compose("build"))
@@ -249,8 +248,10 @@ def run_stack_test(orders: int, stream_seconds: float) -> Report:
             reconcile = ["exec", "-T", "prefect-worker", "sandbox", "reconcile", "--marts"]
             reconciled = timed(report, "sandbox reconcile --marts", lambda: compose(*reconcile))  # exit 1 on a diff
             passed = sum("│ ok" in line for line in (reconciled.stdout + reconciled.stderr).splitlines())
+            if not passed:  # exit 0 with nothing compared proves nothing
+                raise StackTestFailed(f"sandbox reconcile reported no check:\n{_tail(reconciled)}")
             report.checks.append(f"reconcile --marts: exit 0, {passed} checks ok")
-            report.checks.append(check_dashboard(_dashboard_port()))
+            report.checks.append(check_dashboard(ports["dashboard"][0]))
             report.checks.append(check_loopback_only())
     except StackTestFailed:
         print(_tail(compose("logs", "--no-color", "--tail", "30", check=False), 120), file=sys.stderr)
@@ -267,11 +268,6 @@ def _standins() -> None:
     done = subprocess.run(["bash", str(PROJECT_ROOT / "tests/compose/standins.sh")], text=True)
     if done.returncode != 0:
         raise StackTestFailed("tests/compose/standins.sh failed (its output is above)")
-
-
-def _dashboard_port() -> int:
-    config = json.loads(compose("config", "--format", "json").stdout)
-    return int(config["services"]["dashboard"]["ports"][0]["published"])
 
 
 def main() -> None:

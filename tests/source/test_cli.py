@@ -33,7 +33,7 @@ def test_a_bad_folder_is_a_clear_error(services, tmp_path: Path) -> None:
     assert f"nothing was changed: {tmp_path}/customers.csv: file not found" in result.stderr
 
 
-def test_generated_data_goes_where_the_settings_say(tmp_path: Path) -> None:
+def test_generated_data_goes_where_the_settings_say(scratch_source, tmp_path: Path) -> None:
     """SANDBOX_SOURCE__GENERATED_DIR moves the default folder (the compose profile keeps it on a
     volume, off the read-only checkout); `sandbox load` finds the newest one there."""
     where = {"SANDBOX_SOURCE__GENERATED_DIR": str(tmp_path / "generated")}
@@ -42,6 +42,10 @@ def test_generated_data_goes_where_the_settings_say(tmp_path: Path) -> None:
     folder = tmp_path / "generated" / "orders-20-seed-5-as-of-2026-06-30"
     assert (folder / "orders.csv").is_file()
     assert str(folder) in generated.stderr.replace("\n", "")
+    loaded = sandbox("load", env={**where, "SANDBOX_POSTGRES__SOURCE_DB": scratch_source.info.dbname})
+    assert loaded.returncode == 0, loaded.stderr
+    assert "orders 20" in loaded.stderr
+    assert scratch_source.execute("SELECT count(*) FROM shop.orders").fetchone()[0] == 20
     missing = sandbox("load", env={"SANDBOX_SOURCE__GENERATED_DIR": str(tmp_path / "empty")})
     message = re.sub(r"[│╭╮╰╯─\s]+", " ", missing.stderr)  # typer's error box, unwrapped
     assert missing.returncode != 0 and "no generated data under" in message and "empty;" in message.replace(" ", "")
