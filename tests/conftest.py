@@ -19,6 +19,7 @@ import pytest
 from hypothesis import Phase
 from hypothesis import settings as hypothesis_settings
 
+from tests.fixed_time import AS_OF
 from tests.ports import isolated_environment
 
 pytest_plugins = ("tests.failure_digest",)
@@ -38,6 +39,7 @@ hypothesis_settings.load_profile("make-test")  # `--hypothesis-profile=fuzz` rep
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "services: needs the real local services (set on every test that uses them)")
     home = Path(tempfile.mkdtemp(prefix="sandbox-test-"))
     os.environ.update(isolated_environment(home, work_pool="sandbox-test"))
     from services.platform.clients import prefect_environment
@@ -50,6 +52,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _HOME = pytest.StashKey[Path]()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that starts the services (directly or through a fixture): `make test-fast`
+    runs the others, `-m "not services"`, in seconds."""
+    for item in items:
+        if "services" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.services)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -92,11 +102,11 @@ def services(settings) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def small_csvs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """300 orders' worth of CSVs (seed 7), generated once; copy before changing them."""
+    """300 orders' worth of CSVs (seed 7, the suite's as-of day), generated once; copy before changing them."""
     from services.source.generator import generate_dataset, write_csvs
 
     folder = tmp_path_factory.mktemp("csv") / "orders-300-seed-7"
-    write_csvs(generate_dataset(300, 7), folder)
+    write_csvs(generate_dataset(300, 7, as_of=AS_OF), folder)
     return folder
 
 

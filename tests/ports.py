@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 
 from services.platform.local.supervisor import port_is_free
+from tests.fixed_time import AS_OF
 
 GRPC_OFFSET = 10000
 
@@ -29,6 +30,8 @@ def isolated_environment(home: Path, work_pool: str) -> dict[str, str]:
     pg, s3, catalog, kinesis, prefect, master, volume, filer, admin, dashboard = free_ports(10)
     return {
         "SANDBOX_PROFILE": "local",
+        # Seeded histories end on the suite's fixed day, never today (tests/fixed_time.py).
+        "SANDBOX_SOURCE__AS_OF": AS_OF.isoformat(),
         "SANDBOX_HOME": str(home),
         "SANDBOX_POSTGRES__PORT": str(pg),
         "SANDBOX_S3__ENDPOINT_URL": f"http://127.0.0.1:{s3}",

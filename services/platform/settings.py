@@ -9,6 +9,7 @@ the factories beside this module) and never ask where they run.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -86,9 +87,15 @@ class KinesisSettings(BaseModel):
 
 
 class SourceSettings(BaseModel):
-    """The shop database's data: where generated CSVs go (a relative path is under the project)."""
+    """The shop database's data: where generated CSVs go (a relative path is under the project),
+    and the day a seeded history ends (unset: today, UTC; tests and reproducible runs fix it)."""
 
     generated_dir: Path = PROJECT_ROOT / "seeds" / "generated"
+    as_of: date | None = None
+
+    def history_end(self) -> date:
+        """The as-of day seeds end their history on: `as_of`, or today (UTC) when none is set."""
+        return self.as_of or datetime.now(UTC).date()
 
 
 class ReplicationSettings(BaseModel):
@@ -206,12 +213,16 @@ class SparkSettings(BaseModel):
 
 
 class SeaweedFSPorts(BaseModel):
-    """Internal ports of the local object store; each also uses port + 10000 for gRPC."""
+    """The local object store: its internal ports (each also uses port + 10000 for gRPC), and
+    whether it checks signatures. It always does, but in `make test-dates`: SeaweedFS is a
+    static Go binary whose clock cannot be moved, so it would refuse every request signed
+    at a moved time as skewed; unchecked, it takes them (clients sign as always)."""
 
     master: int = 9333
     volume: int = 8080
     filer: int = 8888
     admin: int = 23646
+    check_signatures: bool = True
 
 
 _LOCAL_CREDENTIALS = {"access_key_id": "sandbox", "secret_access_key": "sandbox-secret-key"}

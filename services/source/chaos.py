@@ -12,8 +12,8 @@ column added with a default or dropped, a type widened).
 
 The TRUNCATE and the drift happen on `shop.chaos_notes`, a table of its own that the first chaos
 tick creates and adds to the publication (so a table joining the publication is exercised too),
-leaving the shop's marts their meaning. Everything is drawn from `seed`: the same seed on the
-same data makes the same changes.
+leaving the shop's marts their meaning. Everything is drawn from `seed` (rows by a seeded hash
+of their keys, never SQL `random()`): the same seed on the same data makes the same changes.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from services.source.sampling import drawn_order, next_seed
 from services.source.tick import TickResult
 
 NOTES = "shop.chaos_notes"
@@ -86,7 +87,6 @@ def apply_shapes(conn: psycopg.Connection, names: list[str], seed: int, **option
     known = shapes(**options)
     for name in names:
         with conn.transaction():
-            conn.execute("SELECT setseed(%s)", (rng.uniform(-1, 1),))
             known[name](conn, rng, result)
     result.seconds = time.monotonic() - started
     return result
@@ -95,6 +95,11 @@ def apply_shapes(conn: psycopg.Connection, names: list[str], seed: int, **option
 def _one(conn: psycopg.Connection, query: str, params: tuple = ()) -> object:
     row = conn.execute(query, params).fetchone()
     return row[0] if row else None
+
+
+def _drawn(rng: random.Random, key: str) -> str:
+    """`ORDER BY` a shuffle of the rows by `key`, drawn from the tick's generator."""
+    return drawn_order(key, next_seed(rng))
 
 
 def _nudged(column: str, largest: str, step: str) -> str:
@@ -107,13 +112,13 @@ def _lone_children(conn: psycopg.Connection, rng: random.Random, result: TickRes
     """A line and a payment deleted on their own, another of each updated, the order untouched."""
     pick = (
         "SELECT {key} FROM shop.{table} WHERE order_id IN"
-        " (SELECT order_id FROM shop.{table} GROUP BY 1 HAVING count(*) > 1) ORDER BY random() LIMIT 2"
+        " (SELECT order_id FROM shop.{table} GROUP BY 1 HAVING count(*) > 1) {order} LIMIT 2"
     )
     for table, key, change in (
         ("order_items", "order_item_id", f"quantity = {_nudged('quantity', '2147483647', '1')}"),
         ("payments", "payment_id", f"amount = {_nudged('amount', '9999999999.99', '0.01')}"),
     ):
-        rows = [r[0] for r in conn.execute(pick.format(key=key, table=table))]
+        rows = [r[0] for r in conn.execute(pick.format(key=key, table=table, order=_drawn(rng, key)))]
         if len(rows) == 2:
             result.deleted[table] += conn.execute(f"DELETE FROM shop.{table} WHERE {key} = %s", (rows[0],)).rowcount
             result.updated[table] += conn.execute(
@@ -125,7 +130,7 @@ def _cascading_delete(conn: psycopg.Connection, rng: random.Random, result: Tick
     order = _one(
         conn,
         "SELECT order_id FROM shop.orders o WHERE EXISTS (SELECT FROM shop.order_items i WHERE i.order_id = o.order_id)"
-        " ORDER BY random() LIMIT 1",
+        f" {_drawn(rng, 'order_id')} LIMIT 1",
     )
     if order is None:
         return
@@ -148,7 +153,7 @@ def _new_product(conn: psycopg.Connection, rng: random.Random, name: str, **valu
 
 def _key_changes(conn: psycopg.Connection, rng: random.Random, result: TickResult) -> None:
     """A line, and a product no line refers to, given new primary keys."""
-    line = _one(conn, "SELECT order_item_id FROM shop.order_items ORDER BY random() LIMIT 1")
+    line = _one(conn, f"SELECT order_item_id FROM shop.order_items {_drawn(rng, 'order_item_id')} LIMIT 1")
     if line is not None:
         result.updated["order_items"] += conn.execute(
             "UPDATE shop.order_items SET order_item_id ="
@@ -167,7 +172,7 @@ def _key_changes(conn: psycopg.Connection, rng: random.Random, result: TickResul
 def _same_key_again(conn: psycopg.Connection, rng: random.Random, result: TickResult) -> None:
     """A payment deleted and inserted again under the same key, with other values, in one transaction."""
     row = conn.execute(
-        "SELECT payment_id, order_id, method, amount FROM shop.payments ORDER BY random() LIMIT 1"
+        f"SELECT payment_id, order_id, method, amount FROM shop.payments {_drawn(rng, 'payment_id')} LIMIT 1"
     ).fetchone()
     if row is None:
         return
@@ -184,7 +189,7 @@ def _same_key_again(conn: psycopg.Connection, rng: random.Random, result: TickRe
 def _born_and_gone(conn: psycopg.Connection, rng: random.Random, result: TickResult) -> None:
     """A line inserted and deleted in one transaction: the source never shows it committed."""
     order, product = conn.execute(
-        "SELECT (SELECT order_id FROM shop.orders ORDER BY random() LIMIT 1),"
+        f"SELECT (SELECT order_id FROM shop.orders {_drawn(rng, 'order_id')} LIMIT 1),"
         " (SELECT min(product_id) FROM shop.products)"
     ).fetchone()
     if order is None or product is None:
@@ -230,7 +235,7 @@ def _large_values_rewritten_or_untouched(conn: psycopg.Connection, rng: random.R
 
 def _null_empty_value(conn: psycopg.Connection, rng: random.Random, result: TickResult) -> None:
     """Phones moved NULL -> '' -> a value -> NULL, and failure reasons likewise."""
-    ids = [r[0] for r in conn.execute("SELECT customer_id FROM shop.customers ORDER BY random() LIMIT 3")]
+    ids = [r[0] for r in conn.execute(f"SELECT customer_id FROM shop.customers {_drawn(rng, 'customer_id')} LIMIT 3")]
     for customer, phone in zip(ids, ("", None, "+1 555 0100"), strict=False):
         result.updated["customers"] += conn.execute(
             "UPDATE shop.customers SET phone = CASE WHEN phone IS NULL THEN '' WHEN phone = '' THEN %s ELSE NULL END"
@@ -239,19 +244,19 @@ def _null_empty_value(conn: psycopg.Connection, rng: random.Random, result: Tick
         ).rowcount
     result.updated["payments"] += conn.execute(
         "UPDATE shop.payments SET failure_reason = CASE WHEN failure_reason IS NULL THEN '' ELSE NULL END"
-        " WHERE payment_id IN (SELECT payment_id FROM shop.payments ORDER BY random() LIMIT 3)"
+        f" WHERE payment_id IN (SELECT payment_id FROM shop.payments {_drawn(rng, 'payment_id')} LIMIT 3)"
     ).rowcount
 
 
 def _awkward_text(conn: psycopg.Connection, rng: random.Random, result: TickResult) -> None:
     """A customer named with a character of every Unicode class, quotes, backslashes, `\\N`, controls."""
     text = every_unicode_class()
-    customer = _one(conn, "SELECT customer_id FROM shop.customers ORDER BY random() LIMIT 1")
+    customer = _one(conn, f"SELECT customer_id FROM shop.customers {_drawn(rng, 'customer_id')} LIMIT 1")
     result.updated["customers"] += conn.execute(
         "UPDATE shop.customers SET first_name = %s, last_name = %s WHERE customer_id = %s",
         (text, "\\N", customer),
     ).rowcount
-    address = _one(conn, "SELECT address_id FROM shop.addresses ORDER BY random() LIMIT 1")
+    address = _one(conn, f"SELECT address_id FROM shop.addresses {_drawn(rng, 'address_id')} LIMIT 1")
     result.updated["addresses"] += conn.execute(
         "UPDATE shop.addresses SET street = %s, city = '' WHERE address_id = %s", (text[::-1], address)
     ).rowcount
@@ -259,7 +264,9 @@ def _awkward_text(conn: psycopg.Connection, rng: random.Random, result: TickResu
 
 def _numeric_limits(conn: psycopg.Connection, rng: random.Random, result: TickResult) -> None:
     """Quantities and prices at their columns' largest values, a discount equal to its line, money at 0."""
-    lines = [r[0] for r in conn.execute("SELECT order_item_id FROM shop.order_items ORDER BY random() LIMIT 2")]
+    lines = [
+        r[0] for r in conn.execute(f"SELECT order_item_id FROM shop.order_items {_drawn(rng, 'order_item_id')} LIMIT 2")
+    ]
     if len(lines) == 2:
         result.updated["order_items"] += conn.execute(
             f"UPDATE shop.order_items SET quantity = 2147483647, unit_price = {NUMERIC_10_2_MAX}, discount = 0"
@@ -276,7 +283,7 @@ def _numeric_limits(conn: psycopg.Connection, rng: random.Random, result: TickRe
     ).rowcount
     result.updated["products"] += conn.execute(
         f"UPDATE shop.products SET price = CASE WHEN product_id % 2 = 0 THEN 0 ELSE {NUMERIC_10_2_MAX} END"
-        " WHERE product_id IN (SELECT product_id FROM shop.products ORDER BY random() LIMIT 2)"
+        f" WHERE product_id IN (SELECT product_id FROM shop.products {_drawn(rng, 'product_id')} LIMIT 2)"
     ).rowcount
 
 
@@ -284,14 +291,14 @@ def _timestamps(conn: psycopg.Connection, rng: random.Random, result: TickResult
     """Order and payment times at the microsecond and at the plausible range's edges; one just
     before it (silver quarantines that one as impossible_ordered_at)."""
     times = ("2000-01-01 00:00:00+00", "2000-01-01 00:00:00.000001+00", "1999-12-31 23:59:59.999999+00")
-    orders = [r[0] for r in conn.execute("SELECT order_id FROM shop.orders ORDER BY random() LIMIT 3")]
+    orders = [r[0] for r in conn.execute(f"SELECT order_id FROM shop.orders {_drawn(rng, 'order_id')} LIMIT 3")]
     for order, at in zip(orders, times, strict=False):
         result.updated["orders"] += conn.execute(
             "UPDATE shop.orders SET ordered_at = %s WHERE order_id = %s", (at, order)
         ).rowcount
     result.updated["payments"] += conn.execute(
         "UPDATE shop.payments SET attempted_at = date_trunc('second', now()) + interval '0.999999 second'"
-        " WHERE payment_id IN (SELECT payment_id FROM shop.payments ORDER BY random() LIMIT 2)"
+        f" WHERE payment_id IN (SELECT payment_id FROM shop.payments {_drawn(rng, 'payment_id')} LIMIT 2)"
     ).rowcount
 
 

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from services.platform.logs import console
 from services.platform.settings import Settings
 from services.source import stage
-from services.source.generator import default_as_of, default_output, generate_dataset, write_csvs
+from services.source.generator import default_output, generate_dataset, write_csvs
 from services.source.loader import LoadError
 from services.source.tables import TABLES
 
@@ -37,7 +37,7 @@ def generate(
         typer.Option(
             formats=["%Y-%m-%d"],
             help="The day the history ends (the year before it, UTC); with --seed and --orders it fixes "
-            "every byte [default: today]",
+            "every byte [default: SANDBOX_SOURCE__AS_OF, else today]",
         ),
     ] = None,
     out: Annotated[
@@ -49,13 +49,13 @@ def generate(
     ] = None,
 ) -> None:
     """Generate synthetic shop data as CSV (customers, addresses, products, orders, items, payments)."""
-    day = as_of.date() if as_of else default_as_of()
     settings: Settings = ctx.obj
+    day = as_of.date() if as_of else settings.source.history_end()
     folder = out or default_output(settings.source.generated_dir, orders, seed, day)
     started = time.monotonic()
     with _table_progress() as progress:
         task = progress.add_task("generating", total=len(TABLES))
-        dataset = generate_dataset(orders, seed, lambda table, rows: progress.advance(task), as_of=day)
+        dataset = generate_dataset(orders, seed, as_of=day, progress=lambda table, rows: progress.advance(task))
         progress.update(task, description="writing")
         counts = write_csvs(dataset, folder)
     console.print(f"generated {_rows(counts)} in {time.monotonic() - started:.1f} s -> {folder}")

@@ -19,7 +19,7 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -146,11 +146,6 @@ def popularity(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
     """Zipf-like probabilities over n items, in a random order (rank 1 is not always id 1)."""
     weights = 1.0 / np.arange(1, n + 1) ** exponent
     return rng.permutation(weights / weights.sum())
-
-
-def default_as_of() -> date:
-    """Today (UTC): the history ends when the data is made, so ticks and the stream continue it."""
-    return datetime.now(UTC).date()
 
 
 def window_end(as_of: date) -> np.datetime64:
@@ -364,13 +359,14 @@ def make_payments(
 
 
 def generate_dataset(
-    orders: int, seed: int, progress: ProgressCallback | None = None, as_of: date | None = None
+    orders: int, seed: int, *, as_of: date, progress: ProgressCallback | None = None
 ) -> dict[str, pa.Table]:
-    """All six tables for `orders` orders over the year before `as_of` (default: today, UTC), as
-    Arrow tables in foreign-key order. The same orders, seed and as-of day give the same data."""
+    """All six tables for `orders` orders over the year before `as_of` (settings:
+    `source.history_end()`), as Arrow tables in foreign-key order. The same orders, seed and
+    as-of day give the same data."""
     if orders < 1:
         raise ValueError(f"orders must be at least 1, got {orders}")
-    end = window_end(as_of or default_as_of())
+    end = window_end(as_of)
     report = progress or (lambda table, rows: None)
     rng, scale, reference = np.random.default_rng(seed), Scale(orders), load_reference()
     pools = PeoplePools(reference.locales, seed)
@@ -425,6 +421,6 @@ def write_csvs(dataset: dict[str, pa.Table], out_dir: Path) -> dict[str, int]:
     return {table: len(dataset[table]) for table in TABLES}
 
 
-def default_output(generated_dir: Path, orders: int, seed: int, as_of: date | None = None) -> Path:
+def default_output(generated_dir: Path, orders: int, seed: int, as_of: date) -> Path:
     """The folder under `generated_dir` (settings: `source.generated_dir`) named by what fixes its bytes."""
-    return generated_dir / f"orders-{orders}-seed-{seed}-as-of-{(as_of or default_as_of()).isoformat()}"
+    return generated_dir / f"orders-{orders}-seed-{seed}-as-of-{as_of.isoformat()}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from services.platform.clients import Role, postgres_connect
 from services.platform.settings import Settings
 from services.source.chaos import chaos_tick
-from services.source.generator import default_as_of, default_output, generate_dataset, write_csvs
+from services.source.generator import default_output, generate_dataset, write_csvs
 from services.source.loader import LoadResult, load_folder
 from services.source.schema import apply_migrations
 from services.source.tick import TickResult
@@ -39,14 +39,14 @@ def load(settings: Settings, folder: Path, progress: TableProgress | None = None
 
 
 def seed(settings: Settings, orders: int, seed: int, as_of: date | None = None) -> SeedResult:
-    """Generate (once per orders, seed and as-of day: default today) and load `orders` orders,
-    unless the source holds orders already."""
+    """Generate (once per orders, seed and as-of day: default `source.history_end()`) and load
+    `orders` orders, unless the source holds orders already."""
     with postgres_connect(settings, settings.postgres.source_db, Role.APP) as conn:
         apply_migrations(conn)
         existing = conn.execute("SELECT count(*) FROM shop.orders").fetchone()[0]
         if existing:
             return SeedResult(existing_orders=existing)
-        as_of = as_of or default_as_of()
+        as_of = as_of or settings.source.history_end()
         folder = default_output(settings.source.generated_dir, orders, seed, as_of)
         if not folder.is_dir():
             write_csvs(generate_dataset(orders, seed, as_of=as_of), folder)

@@ -6,6 +6,10 @@ cancelled ones are purged (hard deletes, cascading to items and payments). New r
 built by the same functions as the bulk generator; ids come from the tables' sequences.
 With `drift`, the next schema release in `drift/` is applied first and its new column
 gets values, so schema evolution is exercised downstream.
+
+Deterministic: every choice and value comes from `seed` (rows are drawn by a seeded hash of
+their keys, see `sampling.py`, never by SQL `random()`), and new rows are stamped from `at`;
+the same seed at the same moment on the same database makes the same changes.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
@@ -29,6 +34,7 @@ from services.source.generator import (
     make_payments,
     popularity,
 )
+from services.source.sampling import drawn_fraction, drawn_order, next_seed
 from services.source.schema import DRIFT, apply_migrations
 from services.source.tables import SCHEMA
 
@@ -41,6 +47,7 @@ LIFECYCLE = (
     ("placed", "cancelled", 0.05, ("authorized", "refunded")),
 )
 MAX_MOVED_PER_STEP = 5000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -82,11 +89,12 @@ def _columns(conn: psycopg.Connection, table: str) -> set[str]:
     return {r[0] for r in conn.execute(query, (SCHEMA, table))}
 
 
-def _arrivals(conn: psycopg.Connection, rng: np.random.Generator, seed: int, orders: int, result: TickResult) -> None:
-    """New customers sign up and existing and new customers place orders."""
+def _arrivals(
+    conn: psycopg.Connection, rng: np.random.Generator, seed: int, orders: int, now_us: int, result: TickResult
+) -> None:
+    """New customers sign up and existing and new customers place orders (in the 2 hours before `now_us`)."""
     reference = load_reference()
     new_customers = max(1, orders // 5)
-    now_us = int(time.time() * 1_000_000)
     customer_ids = _next_ids(conn, "customers", "customer_id", new_customers)
     country = rng.choice(len(reference.country_codes), size=new_customers, p=reference.country_share)
     pools = PeoplePools(reference.locales, seed, size=50)
@@ -99,7 +107,7 @@ def _arrivals(conn: psycopg.Connection, rng: np.random.Generator, seed: int, ord
     buyers = conn.execute(
         "SELECT c.customer_id, a.address_id FROM shop.customers c"
         " JOIN LATERAL (SELECT address_id FROM shop.addresses WHERE customer_id = c.customer_id AND kind = 'shipping'"
-        "  ORDER BY address_id LIMIT 1) a ON true ORDER BY random() LIMIT %s",
+        f"  ORDER BY address_id LIMIT 1) a ON true {drawn_order('c.customer_id', next_seed(rng))} LIMIT %s",
         (orders,),
     ).fetchall()
     products = conn.execute(
@@ -130,11 +138,11 @@ def _arrivals(conn: psycopg.Connection, rng: np.random.Generator, seed: int, ord
     result.inserted["payments"] += _insert(conn, "payments", payments, skip=("payment_id",))
 
 
-def _lifecycle(conn: psycopg.Connection, result: TickResult) -> None:
+def _lifecycle(conn: psycopg.Connection, rng: np.random.Generator, result: TickResult) -> None:
     for source, target, share, payment in LIFECYCLE:
         moved = conn.execute(
             "UPDATE shop.orders SET status = %(target)s WHERE order_id IN ("
-            " SELECT order_id FROM shop.orders WHERE status = %(source)s ORDER BY random()"
+            f" SELECT order_id FROM shop.orders WHERE status = %(source)s {drawn_order('order_id', next_seed(rng))}"
             " LIMIT least(%(cap)s, ceil(%(share)s * (SELECT count(*) FROM shop.orders WHERE status = %(source)s))))"
             " RETURNING order_id",
             {"source": source, "target": target, "share": share, "cap": MAX_MOVED_PER_STEP},
@@ -148,14 +156,10 @@ def _lifecycle(conn: psycopg.Connection, result: TickResult) -> None:
             result.updated["payments"] += cur.rowcount
 
 
-def _purge_cancelled(conn: psycopg.Connection, count: int, result: TickResult) -> None:
+def _purge_cancelled(conn: psycopg.Connection, rng: np.random.Generator, count: int, result: TickResult) -> None:
     """Hard-delete some cancelled orders; their items and payments go with them (ON DELETE CASCADE)."""
-    doomed = [
-        r[0]
-        for r in conn.execute(
-            "SELECT order_id FROM shop.orders WHERE status = 'cancelled' ORDER BY random() LIMIT %s", (count,)
-        )
-    ]
+    query = f"SELECT order_id FROM shop.orders WHERE status = 'cancelled' {drawn_order('order_id', next_seed(rng))}"
+    doomed = [r[0] for r in conn.execute(f"{query} LIMIT %s", (count,))]
     if not doomed:
         return
     for child in ("order_items", "payments"):
@@ -164,47 +168,57 @@ def _purge_cancelled(conn: psycopg.Connection, count: int, result: TickResult) -
     result.deleted["orders"] += conn.execute("DELETE FROM shop.orders WHERE order_id = ANY(%s)", (doomed,)).rowcount
 
 
-def _reprice(conn: psycopg.Connection, count: int, result: TickResult) -> None:
+def _reprice(conn: psycopg.Connection, rng: np.random.Generator, count: int, result: TickResult) -> None:
     """Change some prices by -15%..+15% (always a real change, so every update is visible), within
     numeric(10,2): a price at its largest value (a chaos tick puts some there) moves down."""
+    fraction, order = drawn_fraction("product_id", next_seed(rng)), drawn_order("product_id", next_seed(rng))
     cur = conn.execute(
         "UPDATE shop.products p SET price = CASE WHEN c.new_price <> p.price THEN c.new_price"
         " WHEN p.price <= 99999998.99 THEN p.price + 1 ELSE p.price - 1 END"
         " FROM (SELECT product_id,"
-        "  least(99999999.99, greatest(0.99, round(price * (0.85 + random() * 0.3)) - 0.01)) AS new_price"
-        "  FROM shop.products ORDER BY random() LIMIT %s) c"
+        f"  least(99999999.99, greatest(0.99, round(price * (0.85 + {fraction} * 0.3)) - 0.01)) AS new_price"
+        f"  FROM shop.products {order} LIMIT %s) c"
         " WHERE p.product_id = c.product_id",
         (count,),
     )
     result.updated["products"] += cur.rowcount
 
 
-def _fill_drift_columns(conn: psycopg.Connection, count: int, result: TickResult) -> None:
+def _fill_drift_columns(conn: psycopg.Connection, rng: np.random.Generator, count: int, result: TickResult) -> None:
     """Give the drift release's column values, so it carries data downstream."""
     if "loyalty_tier" not in _columns(conn, "customers"):
         return
+    fraction, order = drawn_fraction("customer_id", next_seed(rng)), drawn_order("customer_id", next_seed(rng))
     cur = conn.execute(
-        "UPDATE shop.customers SET loyalty_tier = (ARRAY['bronze', 'silver', 'gold'])[1 + floor(random() * 3)::int]"
-        " WHERE customer_id IN (SELECT customer_id FROM shop.customers WHERE loyalty_tier IS NULL"
-        "  ORDER BY random() LIMIT %s)",
+        f"UPDATE shop.customers SET loyalty_tier = (ARRAY['bronze', 'silver', 'gold'])[1 + floor({fraction} * 3)::int]"
+        f" WHERE customer_id IN (SELECT customer_id FROM shop.customers WHERE loyalty_tier IS NULL {order} LIMIT %s)",
         (count,),
     )
     result.updated["customers"] += cur.rowcount
 
 
-def tick(conn: psycopg.Connection, orders: int = 100, seed: int | None = None, drift: bool = False) -> TickResult:
-    """Apply one tick of changes in one transaction and count them per table."""
+def tick(
+    conn: psycopg.Connection,
+    orders: int = 100,
+    seed: int | None = None,
+    drift: bool = False,
+    at: datetime | None = None,
+) -> TickResult:
+    """Apply one tick of changes in one transaction and count them per table.
+
+    `seed` fixes every choice (default: the clock's seconds, a new tick each time); `at` is the
+    moment the tick happens, which new customers and orders are stamped with (default: now)."""
     started, result = time.monotonic(), TickResult()
-    seed = int(time.time()) if seed is None else seed
+    at = at or datetime.now(UTC)
+    seed = int(at.timestamp()) if seed is None else seed
     rng = np.random.default_rng(seed)
     with conn.transaction():
         if drift:
             result.drift_applied = apply_migrations(conn, DRIFT)
-        conn.execute("SELECT setseed(%s)", (rng.uniform(-1, 1),))
-        _lifecycle(conn, result)  # before arrivals, so new orders stay 'placed' this tick
-        _arrivals(conn, rng, seed, orders, result)
-        _purge_cancelled(conn, max(1, orders // 20), result)
-        _reprice(conn, max(1, orders // 20), result)
-        _fill_drift_columns(conn, max(1, orders // 5), result)
+        _lifecycle(conn, rng, result)  # before arrivals, so new orders stay 'placed' this tick
+        _arrivals(conn, rng, seed, orders, (at - EPOCH) // timedelta(microseconds=1), result)
+        _purge_cancelled(conn, rng, max(1, orders // 20), result)
+        _reprice(conn, rng, max(1, orders // 20), result)
+        _fill_drift_columns(conn, rng, max(1, orders // 5), result)
     result.seconds = time.monotonic() - started
     return result

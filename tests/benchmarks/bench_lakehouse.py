@@ -23,6 +23,7 @@ from services.replication.raw_zone import META_COLUMNS, RawZone
 from services.source.tick import tick
 from tests.benchmarks.isolated import isolated_sandbox, load_source, start
 from tests.benchmarks.measure import run_measured
+from tests.fixed_time import TICK_AT
 
 TICK_ORDERS = 600  # about 17k row changes at 1M orders: status moves of older orders dominate
 
@@ -64,7 +65,7 @@ def run() -> dict[str, object]:
         run_measured([sys.executable, "-m", "services.cli", "replicate"], env)
         initial, initial_rss = run_measured([sys.executable, "-m", "services.cli", "lakehouse"], env)
         with postgres_connect(settings, settings.postgres.source_db, Role.APP) as conn:
-            tick(conn, orders=TICK_ORDERS, seed=7)
+            tick(conn, orders=TICK_ORDERS, seed=7, at=TICK_AT)
         run_measured([sys.executable, "-m", "services.cli", "replicate"], env)
         changes = _changes_in(settings)
         ticked, tick_rss = run_measured([sys.executable, "-m", "services.cli", "lakehouse"], env)

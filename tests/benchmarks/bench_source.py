@@ -72,7 +72,7 @@ def run() -> dict[str, object]:
         start(settings, "postgres")
         folder = Path(scratch) / f"orders-{ORDERS}"
         started = time.monotonic()
-        dataset = generate_dataset(ORDERS, seed=42)
+        dataset = generate_dataset(ORDERS, seed=42, as_of=settings.source.history_end())
         rows = sum(len(t) for t in dataset.values())
         write_csvs(dataset, folder)
         generate_seconds = time.monotonic() - started

@@ -16,6 +16,7 @@ from services.source.tick import tick
 from services.warehouse.stage import load_lake
 from tests.benchmarks.isolated import isolated_sandbox, load_source, start
 from tests.benchmarks.measure import run_measured
+from tests.fixed_time import TICK_AT
 
 ORDERS = 1_000_000
 
@@ -28,7 +29,7 @@ def _tick_and_build(settings: Settings, env: dict[str, str], seed: int) -> tuple
     """One tick through replication, silver and the warehouse load, then `dbt build`:
     (load seconds, changes loaded, build seconds)."""
     with postgres_connect(settings, settings.postgres.source_db, Role.APP) as conn:
-        tick(conn, orders=1200, seed=seed)
+        tick(conn, orders=1200, seed=seed, at=TICK_AT)
     run_measured(_cli("replicate"), env)
     run_measured(_cli("lakehouse"), env)
     started = time.monotonic()

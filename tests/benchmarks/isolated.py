@@ -64,7 +64,7 @@ def start(settings: Settings, *names: str) -> None:
 def load_source(settings: Settings, orders: int, seed: int = 42) -> int:
     """Generate `orders` orders and load them into the sandbox's source database; return the rows."""
     with tempfile.TemporaryDirectory() as scratch:
-        dataset = generate_dataset(orders, seed=seed)
+        dataset = generate_dataset(orders, seed=seed, as_of=settings.source.history_end())
         rows = sum(len(t) for t in dataset.values())
         write_csvs(dataset, Path(scratch) / "data")
         del dataset

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, date, datetime
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -166,3 +167,11 @@ def test_snowflake_names_missing_credentials(monkeypatch: pytest.MonkeyPatch) ->
     settings = make(monkeypatch, **AWS_REQUIRED, **REAL_PASSWORDS, SANDBOX_SNOWFLAKE__ACCOUNT="xy12345")
     with pytest.raises(ValueError, match="SANDBOX_SNOWFLAKE__USER, SANDBOX_SNOWFLAKE__PASSWORD"):
         snowflake_connect(settings)
+
+
+def test_seeded_histories_end_on_the_fixed_day_or_else_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert make(monkeypatch, SANDBOX_SOURCE__AS_OF="2028-02-29").source.history_end() == date(2028, 2, 29)
+    before = datetime.now(UTC).date()
+    assert before <= make(monkeypatch).source.history_end() <= datetime.now(UTC).date()  # midnight may pass between
+    with pytest.raises(ValidationError, match="as_of"):
+        make(monkeypatch, SANDBOX_SOURCE__AS_OF="29 Feb")

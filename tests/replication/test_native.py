@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -23,6 +24,7 @@ from services.replication.native import NativeEngine
 from services.replication.types import UnsupportedTypeError
 from services.source.tables import TABLES
 from services.source.tick import tick
+from tests.fixed_time import TICK_AT
 from tests.replication.conftest import apply_ops, assert_raw_equals_source
 
 
@@ -35,7 +37,7 @@ def test_the_snapshot_equals_the_source(engine, source) -> None:
 
 def test_a_ticks_changes_arrive_with_their_ops_in_commit_order(engine, source) -> None:
     engine.run_once()
-    changes = tick(source, orders=40, seed=3)
+    changes = tick(source, orders=40, seed=3, at=TICK_AT)
     source.commit()
     result = engine.run_once()
     assert [b.kind for b in result.batches] == ["changes"]
@@ -52,7 +54,7 @@ def test_a_ticks_changes_arrive_with_their_ops_in_commit_order(engine, source) -
 
 def test_a_rerun_after_success_writes_nothing(engine, source) -> None:
     engine.run_once()
-    tick(source, orders=10, seed=4)
+    tick(source, orders=10, seed=4, at=TICK_AT)
     source.commit()
     engine.run_once()
     before = [m.batch_id for m in engine.raw.manifests()]
@@ -67,7 +69,7 @@ def test_many_ticks_in_small_batches_stay_exact(engine_settings, source) -> None
     engine = NativeEngine(small, database=source.info.dbname)
     engine.run_once()
     for seed in range(3):
-        tick(source, orders=30, seed=seed)
+        tick(source, orders=30, seed=seed, at=TICK_AT)
         source.commit()
     assert len(engine.run_once().batches) == 3  # a batch never splits a transaction: one per tick
     assert_raw_equals_source(engine, source, TABLES)
@@ -75,7 +77,7 @@ def test_many_ticks_in_small_batches_stay_exact(engine_settings, source) -> None
 
 def test_a_new_source_column_flows_into_later_files(engine, source) -> None:
     engine.run_once()
-    tick(source, orders=20, seed=6, drift=True)
+    tick(source, orders=20, seed=6, drift=True, at=TICK_AT)
     source.commit()
     engine.run_once()
     customers = engine.raw.read_table("customers")
@@ -198,7 +200,7 @@ def test_a_table_joining_the_publication_is_copied_then_followed(engine, source)
     source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.gift_cards")
     source.execute("INSERT INTO shop.gift_cards VALUES ('C', 30)")
     source.commit()
-    tick(source, orders=5, seed=21)
+    tick(source, orders=5, seed=21, at=TICK_AT)
     source.commit()
     batches = engine.run_once().batches
     copied = [b for b in batches if b.kind == "snapshot"]
@@ -314,7 +316,7 @@ def test_a_lost_slot_is_a_clear_error_and_resync_recovers(engine, source, settin
     engine.run_once()
     with postgres_connect(settings, "postgres", Role.ADMIN, autocommit=True) as admin:
         admin.execute("SELECT pg_drop_replication_slot(%s)", (engine.slot,))
-    tick(source, orders=10, seed=8)
+    tick(source, orders=10, seed=8, at=TICK_AT)
     source.commit()
     with pytest.raises(ReplicationError, match=r"replication slot .* is gone.*sandbox replicate --resync"):
         engine.run_once()
@@ -351,10 +353,10 @@ def test_a_kill_at_any_step_then_a_rerun_loses_and_doubles_nothing(engine, sourc
 
     if point != "snapshot_files":
         engine.run_once()
-        tick(source, orders=30, seed=11)
+        tick(source, orders=30, seed=11, at=TICK_AT)
         source.commit()
     run_and_kill()
-    tick(source, orders=10, seed=12)  # more changes arrive while the replicator is down
+    tick(source, orders=10, seed=12, at=TICK_AT)  # more changes arrive while the replicator is down
     source.commit()
     engine.run_once()
     assert engine.run_once().batches == []
@@ -383,7 +385,7 @@ def confirmed_lsn(settings, slot: str) -> str:
 
 def test_an_unreachable_s3_is_retried_then_named_and_nothing_advances(engine_settings, source) -> None:
     NativeEngine(engine_settings, database=source.info.dbname).run_once()
-    tick(source, orders=10, seed=13)
+    tick(source, orders=10, seed=13, at=TICK_AT)
     source.commit()
     before = confirmed_lsn(engine_settings, engine_settings.replication.slot)
     dead_s3 = with_retries(engine_settings, 2).model_copy(
@@ -409,7 +411,7 @@ def test_s3_failing_mid_batch_is_retried_without_loss_or_doubles(engine_settings
 
     engine = NativeEngine(with_retries(engine_settings, 3), database=source.info.dbname, step=flaky_s3)
     engine.run_once()
-    tick(source, orders=20, seed=14)
+    tick(source, orders=20, seed=14, at=TICK_AT)
     source.commit()
     assert len(engine.run_once().batches) == 1 and len(failures) == 2
     assert_raw_equals_source(engine, source, TABLES)
@@ -429,7 +431,7 @@ def test_a_dropped_postgres_connection_mid_run_is_retried(engine_settings, sourc
 
     engine = NativeEngine(with_retries(engine_settings, 3), database=source.info.dbname, step=drop_connection)
     engine.run_once()
-    tick(source, orders=20, seed=15)
+    tick(source, orders=20, seed=15, at=TICK_AT)
     source.commit()
     engine.run_once()
     assert cut and engine.run_once().batches == []
@@ -452,10 +454,12 @@ def test_follow_mode_replicates_changes_as_they_commit(engine, source) -> None:
     follower.start()
     try:
         assert wait_until(lambda: len(engine.raw.manifests()) == 1, timeout=60)  # the snapshot
-        tick(source, orders=15, seed=21)
+        tick(source, orders=15, seed=21, at=TICK_AT)
+        committed = time.monotonic()
         source.commit()
         assert wait_until(lambda: len(engine.raw.manifests()) == 2, timeout=60)
-        assert engine.raw.manifests()[-1].lag_seconds < 30
+        # The lag is measured from the commit to the batch: never negative, never more than has passed.
+        assert 0 <= engine.raw.manifests()[-1].lag_seconds <= time.monotonic() - committed + 1
     finally:
         stop.set()
         follower.join(60)

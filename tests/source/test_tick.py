@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
 
 from services.source.loader import load_folder
 from services.source.tick import tick
+from tests.fixed_time import TICK_AT
 
 
 def counts(conn) -> dict[str, int]:
@@ -21,7 +26,7 @@ def test_a_tick_inserts_updates_and_deletes(scratch_source, small_csvs) -> None:
     statuses_before = dict(scratch_source.execute("SELECT order_id, status FROM shop.orders").fetchall())
     prices_before = dict(scratch_source.execute("SELECT product_id, price FROM shop.products").fetchall())
 
-    result = tick(scratch_source, orders=40, seed=5)
+    result = tick(scratch_source, orders=40, seed=5, at=TICK_AT)
 
     after = counts(scratch_source)
     assert result.inserted["orders"] == 40 and result.inserted["customers"] == 8
@@ -45,7 +50,7 @@ def test_a_tick_inserts_updates_and_deletes(scratch_source, small_csvs) -> None:
 
 def test_new_orders_are_placed_with_payments_that_match(scratch_source, small_csvs) -> None:
     load_folder(scratch_source, small_csvs)
-    tick(scratch_source, orders=30, seed=9)
+    tick(scratch_source, orders=30, seed=9, at=TICK_AT)
     mismatched = scratch_source.execute(
         "SELECT count(*) FROM shop.orders o JOIN shop.payments p USING (order_id)"
         " WHERE o.order_id > 300 AND p.amount <> (SELECT sum(quantity * unit_price - discount)"
@@ -58,12 +63,12 @@ def test_new_orders_are_placed_with_payments_that_match(scratch_source, small_cs
 
 def test_drift_adds_a_column_and_data_keeps_flowing(scratch_source, small_csvs) -> None:
     load_folder(scratch_source, small_csvs)
-    first = tick(scratch_source, orders=20, seed=1, drift=True)
+    first = tick(scratch_source, orders=20, seed=1, drift=True, at=TICK_AT)
     assert first.drift_applied == ["drift/0001_customers_loyalty_tier"]
     tiers = scratch_source.execute("SELECT count(loyalty_tier) FROM shop.customers").fetchone()[0]
     assert tiers == first.updated["customers"] > 0
 
-    second = tick(scratch_source, orders=20, seed=2, drift=True)
+    second = tick(scratch_source, orders=20, seed=2, drift=True, at=TICK_AT)
     assert second.drift_applied == []
     assert second.inserted["orders"] == 20
     assert scratch_source.execute("SELECT count(loyalty_tier) FROM shop.customers").fetchone()[0] > tiers
@@ -81,24 +86,47 @@ def _contents(conn) -> dict[str, list[tuple]]:
     return found
 
 
-def test_a_chaos_tick_is_repeatable_for_a_seed_and_makes_every_shape(settings, scratch_source, small_csvs) -> None:
+@contextmanager
+def twin_of(settings, conn, csvs) -> Iterator[psycopg.Connection]:
+    """A second database loaded with the same CSVs (same data, ids and sequences) as `conn`'s."""
     from services.platform.clients import Role, postgres_connect
-    from services.source.chaos import chaos_tick, every_unicode_class
     from services.source.schema import apply_migrations
 
-    load_folder(scratch_source, small_csvs)
-    name = scratch_source.info.dbname
+    name = f"{conn.info.dbname}_twin"
     with postgres_connect(settings, "postgres", Role.ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}_twin" OWNER "{settings.postgres.app_user}"')
+        admin.execute(f'CREATE DATABASE "{name}" OWNER "{settings.postgres.app_user}"')
     try:
-        with postgres_connect(settings, f"{name}_twin", Role.APP) as twin:
+        with postgres_connect(settings, name, Role.APP) as twin:
             apply_migrations(twin)
-            load_folder(twin, small_csvs)  # the same data, ids and sequences included
-            results = [chaos_tick(conn, seed=3, big_transaction_rows=50) for conn in (scratch_source, twin)]
-            assert _contents(scratch_source) == _contents(twin)
+            load_folder(twin, csvs)
+            yield twin
     finally:
         with postgres_connect(settings, "postgres", Role.ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}_twin" WITH (FORCE)')
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_a_tick_makes_the_same_changes_for_a_seed_whatever_the_rows_order_on_disk(
+    settings, scratch_source, small_csvs
+) -> None:
+    load_folder(scratch_source, small_csvs)
+    with twin_of(settings, scratch_source, small_csvs) as twin:
+        # Rewrite every row of the twin: the same data, but a sequential scan meets it in another order.
+        for table in ("customers", "products", "orders"):
+            twin.execute(f"UPDATE shop.{table} SET updated_at = updated_at")
+        twin.commit()
+        results = [tick(conn, orders=30, seed=8, at=TICK_AT, drift=True) for conn in (scratch_source, twin)]
+        assert _contents(scratch_source) == _contents(twin)
+    assert results[0].summary() == results[1].summary()
+    assert results[0].updated["orders"] and results[0].deleted["orders"] and results[0].updated["products"]
+
+
+def test_a_chaos_tick_is_repeatable_for_a_seed_and_makes_every_shape(settings, scratch_source, small_csvs) -> None:
+    from services.source.chaos import chaos_tick, every_unicode_class
+
+    load_folder(scratch_source, small_csvs)
+    with twin_of(settings, scratch_source, small_csvs) as twin:
+        results = [chaos_tick(conn, seed=3, big_transaction_rows=50) for conn in (scratch_source, twin)]
+        assert _contents(scratch_source) == _contents(twin)
     first = results[0]
     assert first.summary() == results[1].summary()
     assert first.deleted["order_items"] and first.deleted["payments"] and first.deleted["orders"]
@@ -124,7 +152,7 @@ def test_values_at_their_types_limits_never_make_a_later_tick_fail(scratch_sourc
     scratch_source.commit()
     apply_shapes(scratch_source, ["large values", "lone child deletes and updates"], seed=0)
     apply_shapes(scratch_source, ["large values rewritten or left untouched", "numerics at their limits"], seed=1)
-    result = tick(scratch_source, orders=5, seed=3)
+    result = tick(scratch_source, orders=5, seed=3, at=TICK_AT)
     assert result.updated["products"] > 0
     ceiling = scratch_source.execute(
         "SELECT max(price) <= 99999999.99, (SELECT max(quantity) FROM shop.order_items) <= 2147483647"

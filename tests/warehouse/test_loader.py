@@ -11,6 +11,7 @@ from services.source.tables import PRIMARY_KEYS, TABLES
 from services.source.tick import tick
 from services.warehouse import loader as loader_module
 from services.warehouse.postgres_schema import LOAD_ID
+from tests.fixed_time import TICK_AT
 from tests.replication.conftest import source_rows
 from tests.warehouse.conftest import lake_rows
 
@@ -38,7 +39,7 @@ def test_load_is_exact_then_incremental(replicator, job, source, loader, warehou
     assert_lake_equals_source(warehouse, schema, source)
     assert maintenance(warehouse, schema, "orders") == {"analyzed": True, "vacuumed": False}  # stats after a reload
 
-    ticked = tick(source, orders=25, seed=11)
+    ticked = tick(source, orders=25, seed=11, at=TICK_AT)
     source.commit()
     replicator.run_once()
     job.run()
@@ -97,7 +98,7 @@ def test_a_failed_load_leaves_the_table_and_its_bookmark(
     job.run()
     loader.run(["orders"])
     before, bookmark = lake_rows(warehouse, schema, "orders", "order_id"), loader.loaded_snapshot("orders")
-    tick(source, orders=25, seed=12)
+    tick(source, orders=25, seed=12, at=TICK_AT)
     source.commit()
     replicator.run_once()
     job.run()
@@ -121,7 +122,7 @@ def test_new_source_column_reaches_the_warehouse(replicator, job, source, loader
     replicator.run_once()
     job.run()
     loader.run(["customers"])
-    drifted = tick(source, orders=10, seed=13, drift=True)
+    drifted = tick(source, orders=10, seed=13, drift=True, at=TICK_AT)
     source.commit()
     assert drifted.drift_applied
     replicator.run_once()
@@ -141,7 +142,7 @@ def test_an_expired_bookmark_falls_back_to_a_full_reload(
     loader.run(["products"])
     schema = warehouse_settings.warehouse.lake_schema
     warehouse.execute(f'UPDATE "{schema}"._loads SET snapshot_id = 42 WHERE table_name = %s', ("products",))
-    tick(source, orders=10, seed=14)
+    tick(source, orders=10, seed=14, at=TICK_AT)
     source.commit()
     replicator.run_once()
     job.run()
