@@ -13,8 +13,9 @@ Sort orders cluster rows the way they are joined. Every table is Iceberg format 
 zstd Parquet (see `TABLE_PROPERTIES`); its key is the table property `sandbox.primary-key`,
 which the warehouse reads.
 
-A rule's `violation` is a Spark SQL condition that is true for a broken row; a foreign-key
-rule names the parent table and column instead. Broken rows go to
+A rule's `violation` is a Spark SQL condition that is true for a broken row (`{now}` in it
+stands for the moment of the run, from the job's clock); a foreign-key rule names the parent
+table and column instead. Broken rows go to
 `quarantine.<table>` with the rule's name and the raw row; nothing is dropped silently.
 """
 
@@ -34,6 +35,7 @@ TABLE_PROPERTIES = {
 }
 KEY_PROPERTY = "sandbox.primary-key"  # the table's key columns, comma-separated
 EARLIEST_PLAUSIBLE = "TIMESTAMP '2000-01-01 00:00:00'"
+NOW = "{now}"  # in a rule's condition: the moment of the run, as a timestamp literal
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def foreign_key(column: str, parent: str, parent_key: str) -> Rule:
 def plausible_time(column: str) -> Rule:
     return Rule(
         f"impossible_{column}",
-        f"{column} < {EARLIEST_PLAUSIBLE} OR {column} > current_timestamp() + INTERVAL 1 DAY",
+        f"{column} < {EARLIEST_PLAUSIBLE} OR {column} > {NOW} + INTERVAL 1 DAY",
         rechecked=True,  # a time more than a day ahead becomes plausible as the clock moves on
     )
 

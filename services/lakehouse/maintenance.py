@@ -29,7 +29,8 @@ def maintain_table(spark: SparkSession, settings: Settings, qualified: str) -> d
     compacted = spark.sql(
         f"{call}.rewrite_data_files(table => '{qualified}', options => map("
         f"'min-input-files', '2', 'target-file-size-bytes', '{target_bytes}', 'delete-file-threshold', '1', "
-        # delete files whose rows the rewrite applied would otherwise stay referenced for ever
+        # drops delete files older than every data file left in their partition; those the rewrite
+        # just applied have its starting sequence number and go at a later compaction
         f"'remove-dangling-deletes', 'true'))"
     ).first()
     manifests = spark.sql(f"{call}.rewrite_manifests(table => '{qualified}')").first()

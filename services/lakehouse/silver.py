@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -33,7 +34,7 @@ from pyspark.sql.types import ArrayType, StringType
 from services.lakehouse import quarantine
 from services.lakehouse.backlog import BOOKMARK, SilverBacklog
 from services.lakehouse.changes import KEEP, UNKNOWN, after_last_truncate, latest_per_key
-from services.lakehouse.design import TABLE_PROPERTIES, SilverTable, silver_designs
+from services.lakehouse.design import NOW, TABLE_PROPERTIES, SilverTable, silver_designs
 from services.lakehouse.schema import evolve_table
 from services.platform.catalog import CATALOG_NAME
 from services.platform.iceberg import commit_with_properties
@@ -89,8 +90,10 @@ class SilverJob:
         settings: Settings,
         database: str | None = None,
         step: Callable[[str], None] = lambda point: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.spark, self.settings, self.step = spark, settings, step
+        """`clock` says when a run happens, for rules that depend on it (a time more than a day ahead)."""
+        self.spark, self.settings, self.step, self.clock = spark, settings, step, clock
         self.backlog = SilverBacklog(settings, database)
         self.raw = self.backlog.raw
         self.silver = f"{CATALOG_NAME}.{settings.lakehouse.silver_namespace}"
@@ -279,9 +282,11 @@ class SilverJob:
         if UNREPRESENTABLE in latest.columns:  # a value the raw zone holds only as text (see replication/types.py)
             broken.append(F.when(F.size(UNREPRESENTABLE) > 0, F.lit(UNREPRESENTABLE_VALUE)))
             rules.append(UNREPRESENTABLE_VALUE)
+        now = f"TIMESTAMP '{self.clock().astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}'"  # the session's time zone is UTC
         for rule in design.rules:
             if rule.violation:
-                broken.append(F.when(F.coalesce(F.expr(rule.violation), F.lit(False)), F.lit(rule.name)))
+                violation = F.expr(rule.violation.replace(NOW, now))
+                broken.append(F.when(F.coalesce(violation, F.lit(False)), F.lit(rule.name)))
                 continue
             parent_table, parent_key = rule.parent
             known = f"_known_{rule.column}"
