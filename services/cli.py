@@ -7,6 +7,7 @@ here and handed to the commands, which never read the environment themselves.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -16,7 +17,8 @@ from services.dashboard import cli as dashboard_cli
 from services.lakehouse import cli as lakehouse_cli
 from services.platform import cli as platform_cli
 from services.platform.clients import prefect_environment
-from services.platform.logs import configure_logging
+from services.platform.local.unreachable import service_down_message
+from services.platform.logs import configure_logging, console
 from services.platform.settings import Profile, load_settings
 from services.replication import cli as replication_cli
 from services.source import cli as source_cli
@@ -57,5 +59,18 @@ streaming_cli.register(app)
 flows_cli.register(app)
 dashboard_cli.register(app)
 
+
+def run() -> None:
+    """The `sandbox` entry point: a stage that finds a local service down says so in one line."""
+    try:
+        app()
+    except Exception as error:
+        message = service_down_message(error, load_settings())
+        if message is None:
+            raise
+        console.print(f"[red]error:[/] {message}")
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    run()

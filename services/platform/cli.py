@@ -6,10 +6,12 @@ The local profile starts the servers as processes; the compose profile hands ove
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from typing import Annotated
 
@@ -19,7 +21,14 @@ from rich.table import Table
 
 from services.platform.local import toolchain
 from services.platform.local.servers import local_services
-from services.platform.local.supervisor import ServiceError, ServiceStatus, Supervisor, tail
+from services.platform.local.supervisor import (
+    OrphansError,
+    ServiceError,
+    ServiceStatus,
+    Supervisor,
+    follow_log,
+    tail,
+)
 from services.platform.logs import console
 from services.platform.settings import PROJECT_ROOT, Profile, Settings
 from services.platform.spark import home as spark_home
@@ -30,12 +39,21 @@ def _settings(ctx: typer.Context) -> Settings:
 
 
 def _status_table(statuses: list[ServiceStatus]) -> Table:
-    table = Table("service", "url", "pid", "state")
+    table = Table("service", "url", "pid", "state", "restarts")
     colours = {"healthy": "green", "unhealthy": "yellow", "stopped": "red"}
     for status in statuses:
         state = f"[{colours[status.state]}]{status.state}[/]"
-        table.add_row(status.name, status.url, str(status.pid or "-"), state)
+        table.add_row(status.name, status.url, str(status.pid or "-"), state, str(status.restarts))
     return table
+
+
+def _offer_to_stop_orphans(supervisor: Supervisor, error: OrphansError) -> None:
+    """Ask (on a terminal) to stop the processes this home lost track of; else say how, and exit."""
+    console.print(f"[red]error:[/] {error}")
+    if not sys.stdin.isatty() or not typer.confirm(f"Stop pids {', '.join(map(str, error.pids))} now?"):
+        raise typer.Exit(1) from error
+    for service, pids in supervisor.stop_orphans().items():
+        console.print(f"stopped {service} left running without a record (pids {', '.join(map(str, pids))})")
 
 
 def _compose(*args: str) -> None:
@@ -79,12 +97,16 @@ def up(ctx: typer.Context) -> None:
     toolchain.install_kinesalite()
     supervisor, statuses, started = Supervisor(settings.home), [], time.monotonic()
     for spec in local_services(settings):
-        with console.status(f"starting {spec.name}"):
-            try:
+        try:
+            with console.status(f"starting {spec.name}"):
                 statuses.append(supervisor.start(spec))
-            except ServiceError as error:
-                console.print(f"[red]error:[/] {error}")
-                raise typer.Exit(1) from error
+        except OrphansError as error:
+            _offer_to_stop_orphans(supervisor, error)
+            with console.status(f"starting {spec.name}"):
+                statuses.append(supervisor.start(spec))
+        except ServiceError as error:
+            console.print(f"[red]error:[/] {error}")
+            raise typer.Exit(1) from error
     from services.platform.bootstrap import create_platform_resources  # boto3 and pyiceberg: slow to import
 
     with console.status("creating buckets, stream and namespaces"):
@@ -103,13 +125,17 @@ def down(ctx: typer.Context) -> None:
     for spec in reversed(local_services(settings)):
         if supervisor.stop(spec):
             console.print(f"stopped {spec.name}")
+    for service, pids in supervisor.stop_orphans().items():
+        console.print(f"stopped {service} left running without a record (pids {', '.join(map(str, pids))})")
 
 
 def status(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list: name, url, pid, healthy.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list: name, url, pid, healthy, restarts.")
+    ] = False,
 ) -> None:
-    """Show each local service: url, pid and whether it answers its health check."""
+    """Show each local service: url, pid, whether it answers its health check, and how often it was restarted."""
     settings = _settings(ctx)
     supervisor = Supervisor(settings.home)
     statuses = [supervisor.status(spec) for spec in local_services(settings)]
@@ -123,15 +149,23 @@ def status(
 
 def logs(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="postgres, seaweedfs, kinesis, prefect-server or prefect-worker.")],
+    service: Annotated[
+        str, typer.Argument(help="postgres, seaweedfs, kinesis, prefect-server, prefect-worker or dashboard.")
+    ],
     lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines from the end.")] = 50,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines (Ctrl-C stops).")] = False,
 ) -> None:
-    """Print the end of a local service's log."""
+    """Print the end of a local service's log (rotated at 10 MB, the last 3 kept as .log.1 to .log.3)."""
     settings = _settings(ctx)
     names = [spec.name for spec in local_services(settings)]
     if service not in names:
         raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(names)}")
-    typer.echo(tail(Supervisor(settings.home).log_path(service), lines))
+    path = Supervisor(settings.home).log_path(service)
+    typer.echo(tail(path, lines))
+    if follow:
+        with contextlib.suppress(KeyboardInterrupt):
+            for line in follow_log(path):
+                typer.echo(line, nl=False)
 
 
 def reset(

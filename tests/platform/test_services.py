@@ -152,7 +152,7 @@ def test_a_taken_port_names_the_service_and_the_setting(settings, services, tmp_
     with pytest.raises(PortInUseError) as error:
         Supervisor(tmp_path).start(spec)
     assert str(error.value) == (
-        f"postgres: port {taken} on 127.0.0.1 is already in use; "
+        f"postgres: port {taken} on 127.0.0.1 is already in use by another program; "
         "set SANDBOX_POSTGRES__PORT to a free port (in .env or the environment)"
     )
 
@@ -177,5 +177,5 @@ def test_status_json_lists_every_service(settings, services) -> None:
         "prefect-worker",
         "dashboard",
     ]
-    assert all(set(s) == {"name", "url", "pid", "healthy"} and s["healthy"] for s in statuses)
+    assert all(set(s) == {"name", "url", "pid", "healthy", "restarts"} and s["healthy"] for s in statuses)
     assert {s["name"]: s["pid"] for s in statuses} == running_pids(settings)
