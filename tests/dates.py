@@ -1,0 +1,88 @@
+"""`make test-dates`: the test suite with the clock moved to moments where date code breaks.
+
+Each run starts `pytest` with libfaketime preloaded and the clock moved by a fixed offset,
+so every process of the run (pytest, the `sandbox` commands, Prefect, the flow runs,
+Postgres, the Spark JVM, the Kinesis emulator) reads the same moved "now", and time runs
+on from there: a run started at 23:30 crosses midnight. Monotonic clocks are left alone,
+so timeouts and waits behave as always.
+
+What it cannot move: SeaweedFS (S3 and the Iceberg REST catalog) is a static Go binary,
+which reads the clock without the C library. It keeps the real time, and so the run
+starts it without checking signatures (`SANDBOX_SEAWEEDFS__CHECK_SIGNATURES=false`): a
+request signed at a moved time would be refused as skewed. Every other service runs as in
+`make test`. Object timestamps the store stamps itself are real, not moved.
+
+    python -m tests.dates                       # the three moments below, one after another
+    python -m tests.dates --at 2027-01-31T23:30 -- -k silver   # one moment, pytest arguments after --
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+# The last day of a month late in the evening, a leap day, and the last minute of a year.
+MOMENTS = ("2027-01-31T23:30:00", "2028-02-29T23:30:00", "2027-12-31T23:59:00")
+DEBIAN_LIBRARY = Path("/usr/lib") / f"{platform.machine()}-linux-gnu" / "faketime" / "libfaketime.so.1"
+
+
+def faketime_library() -> Path:
+    """libfaketime: the `libfaketime` wheel's build (Linux x86_64), else Debian's `libfaketime` package."""
+    spec = importlib.util.find_spec("libfaketime")
+    if spec and spec.origin and sys.platform == "linux" and platform.machine() == "x86_64":
+        return Path(spec.origin).parent / "vendor" / "libfaketime" / "src" / "libfaketime.so.1"
+    if DEBIAN_LIBRARY.exists():
+        return DEBIAN_LIBRARY
+    sys.exit(
+        f"test-dates needs libfaketime for {sys.platform}/{platform.machine()}: on Debian or Ubuntu "
+        "`apt-get install libfaketime`; the libfaketime wheel covers Linux x86_64 only"
+    )
+
+
+def moved_environment(moment: datetime, library: Path) -> dict[str, str]:
+    """The environment that moves every dynamically linked process's clock to `moment` from now on."""
+    offset = round((moment - datetime.now(UTC)).total_seconds())
+    preload = " ".join(filter(None, [str(library), os.environ.get("LD_PRELOAD")]))
+    return {
+        **os.environ,
+        "LD_PRELOAD": preload,
+        "FAKETIME": f"{offset:+d}",  # an offset, not "@moment": processes started later agree with earlier ones
+        "DONT_FAKE_MONOTONIC": "1",
+        "SANDBOX_SEAWEEDFS__CHECK_SIGNATURES": "false",
+        # Unchecked, the store would keep the aws-chunked framing of checksummed uploads as data.
+        "AWS_REQUEST_CHECKSUM_CALCULATION": "WHEN_REQUIRED",
+    }
+
+
+def run_at(moment: datetime, pytest_args: list[str], library: Path) -> int:
+    print(f"==> the test suite at {moment:%Y-%m-%d %H:%M} UTC (moved clock)", flush=True)
+    started = time.monotonic()
+    code = subprocess.call([sys.executable, "-m", "pytest", *pytest_args], env=moved_environment(moment, library))
+    print(f"==> {moment:%Y-%m-%d %H:%M} UTC: exit {code} in {(time.monotonic() - started) / 60:.1f} min", flush=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.dates", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--at", action="append", help=f"a UTC moment (repeatable) [default: {', '.join(MOMENTS)}]", default=None
+    )
+    parser.add_argument("pytest_args", nargs="*", help="arguments for pytest, after --")
+    options = parser.parse_args(argv)
+    library = faketime_library()
+    moments = [datetime.fromisoformat(at).replace(tzinfo=UTC) for at in options.at or MOMENTS]
+    failed = [m for m in moments if run_at(m, options.pytest_args, library) != 0]
+    for moment in failed:
+        print(f"FAILED at {moment:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
