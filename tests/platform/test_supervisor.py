@@ -132,6 +132,7 @@ def test_a_service_killed_with_its_keeper_is_stopped_and_up_brings_it_back(toy) 
     os.killpg(pid, signal.SIGKILL)
     assert wait_until(lambda: supervisor.status(spec).pid is None, 10)
     assert supervisor.status(spec).state == "stopped"
+    assert wait_until(lambda: port_is_free(spec.ports[0].port), 10)  # the kill is asynchronous: the group's exit
     assert supervisor.start(spec).healthy
 
 
