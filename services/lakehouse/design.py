@@ -115,14 +115,28 @@ def default_design(name: str, keys: tuple[str, ...]) -> SilverTable:
     return SilverTable(name, keys, None, keys, (not_null_key(*keys),))
 
 
-def silver_designs(manifests: list[Manifest]) -> list[SilverTable]:
-    """The design of every table the raw zone holds (with a primary key), parents before children:
-    the shop's tables as `SHOP_TABLES` says, any other one by default."""
+def _held_and_keys(manifests: list[Manifest]) -> tuple[set[str], dict[str, tuple[str, ...]]]:
+    """The tables the raw zone holds, and the primary key of those that have one (newest manifest wins)."""
     keys: dict[str, tuple[str, ...]] = {}
     held: set[str] = set()
     for manifest in manifests:
         held |= set(manifest.tables)
         keys |= {name: tuple(schema.key) for name, schema in manifest.schemas.items() if schema.key}
+    return held, keys
+
+
+def keyless_tables(manifests: list[Manifest]) -> list[str]:
+    """Tables the raw zone holds without a primary key (published under REPLICA IDENTITY FULL):
+    silver cannot key them, and says so for each instead of leaving them out in silence."""
+    held, keys = _held_and_keys(manifests)
+    known = {d.name for d in SHOP_TABLES}
+    return sorted(name for name in held - known if name not in keys)
+
+
+def silver_designs(manifests: list[Manifest]) -> list[SilverTable]:
+    """The design of every table the raw zone holds with a primary key, parents before children:
+    the shop's tables as `SHOP_TABLES` says, any other one by default."""
+    held, keys = _held_and_keys(manifests)
     designs = [d for d in SHOP_TABLES if d.name in held]
     known = {d.name for d in SHOP_TABLES}
     return designs + [default_design(name, keys[name]) for name in sorted(held - known) if name in keys]

@@ -34,7 +34,7 @@ from pyspark.sql.types import ArrayType, StringType
 from services.lakehouse import quarantine
 from services.lakehouse.backlog import BOOKMARK, SilverBacklog
 from services.lakehouse.changes import KEEP, UNKNOWN, after_last_truncate, latest_per_key
-from services.lakehouse.design import NOW, TABLE_PROPERTIES, SilverTable, silver_designs
+from services.lakehouse.design import NOW, TABLE_PROPERTIES, SilverTable, keyless_tables, silver_designs
 from services.lakehouse.schema import evolve_table
 from services.platform.catalog import CATALOG_NAME
 from services.platform.iceberg import commit_with_properties
@@ -106,13 +106,22 @@ class SilverJob:
         """Bring every (or each named) silver table up to date with the raw zone."""
         manifests, results = self.raw.manifests(), {}
         designs = silver_designs(manifests)
-        if unknown := set(tables or []) - {t.name for t in designs}:
+        if unknown := set(tables or []) - {t.name for t in designs} - set(keyless_tables(manifests)):
             raise ValueError(
                 f"unknown table {', '.join(sorted(unknown))}; silver tables: {', '.join(t.name for t in designs)}"
             )
         for namespace in (self.silver, self.quarantine):
             self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
         chosen = [design for design in designs if not tables or design.name in tables]
+        unkeyed = [name for name in keyless_tables(manifests) if not tables or name in tables]
+        results |= {
+            name: TableResult(
+                name,
+                error="no primary key at the source: silver keys every row by it. Add one to the source table (or "
+                "leave it out of the publication); its rows so far wait in the raw zone",
+            )
+            for name in unkeyed
+        }
         # A table's foreign-key rules read its parents' silver tables, so parents go first; tables
         # of one wave do not depend on each other and run side by side (Spark runs jobs from
         # several threads at once; a tick's jobs are small, so this uses the idle cores).
@@ -120,14 +129,26 @@ class SilverJob:
             for wave in _waves(chosen):
                 work = {design.name: pool.submit(self._timed, design, manifests, full_refresh) for design in wave}
                 results |= {name: future.result() for name, future in work.items()}
-        return [results[design.name] for design in chosen]
+        for name in unkeyed:
+            log.error(results[name].summary())
+        return [results[design.name] for design in chosen] + [results[name] for name in unkeyed]
 
     def _timed(self, design: SilverTable, manifests: list[Manifest], full_refresh: bool) -> TableResult:
+        """One table's run; whatever stops it stops it alone, named in its result (the stage's exit
+        code says some table stopped), and the other tables go on."""
         started = time.monotonic()
         try:
             result = self._apply(design, manifests, full_refresh)
         except SchemaEvolutionError as error:
             result = TableResult(design.name, error=str(error))
+        except Exception as error:  # any other failure of one table is that table's result
+            log.exception("silver table %s stopped", design.name)
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            result = TableResult(
+                design.name,
+                error=f"{type(error).__name__}: {first_line} (the log has the whole error; fix the cause, then "
+                f"`sandbox lakehouse --table {design.name}` carries on from the last batch it applied)",
+            )
         result.seconds = time.monotonic() - started
         log.info(result.summary())
         return result

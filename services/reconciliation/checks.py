@@ -17,10 +17,11 @@ class Check:
     expected: Fingerprint
     note: str = ""
     differences: list[str] = field(default_factory=list)
+    error: str | None = None  # the table could not be compared at all: why
 
     @property
     def ok(self) -> bool:
-        return self.got == self.expected
+        return self.error is None and self.got == self.expected
 
 
 class ReconciliationError(RuntimeError):
@@ -29,6 +30,9 @@ class ReconciliationError(RuntimeError):
         bad = [c for c in checks if not c.ok]
         lines = [f"{len(bad)} of {len(checks)} reconciliation checks differ:"]
         for c in bad:
+            if c.error:
+                lines.append(f"- {c.table}: could not be compared: {c.error}")
+                continue
             lines.append(
                 f"- {c.table} at {c.hop}: {c.got.rows:,} rows (checksum {c.got.checksum:016x}), expected "
                 f"{c.expected.rows:,} (checksum {c.expected.checksum:016x}){' - ' + c.note if c.note else ''}"
@@ -40,6 +44,6 @@ class ReconciliationError(RuntimeError):
 def as_table(checks: list[Check]) -> RichTable:
     table = RichTable("table", "hop", "rows", "checksum", "expected rows", "status", title="Reconciliation")
     for c in checks:
-        status = "[green]ok" if c.ok else "[red]DIFFERS"
+        status = "[green]ok" if c.ok else f"[red]NOT COMPARED: {c.error}" if c.error else "[red]DIFFERS"
         table.add_row(c.table, c.hop, f"{c.got.rows:,}", f"{c.got.checksum:016x}", f"{c.expected.rows:,}", status)
     return table

@@ -17,6 +17,7 @@ between stages, later hops legitimately lag.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,8 @@ from services.reconciliation.sides import ArrowSide, Column, Fingerprint, Postgr
 from services.replication.raw_zone import RawZone
 from services.streaming.reader import ShardReader
 
+log = logging.getLogger(__name__)
+
 SOURCE_SCHEMA = "shop"
 STAGING_SCHEMA = "staging"
 STAGING_MODELS = DBT_PROJECT_DIR / "models" / "staging" / "shop" / "_shop__models.yml"
@@ -52,14 +55,16 @@ class SourceTable:
     name: str
     keys: list[str]
     columns: list[Column]
+    row_filter: str | None = None  # the publication's WHERE: rows outside it are not the pipeline's
 
 
 def published_tables(conn: psycopg.Connection, publication: str) -> list[SourceTable]:
-    """The publication's tables with a primary key, with every column the canonical form renders."""
+    """The publication's tables, with their primary key (empty where there is none), every column
+    it publishes (its column list) that the canonical form renders, and its row filter."""
     tables = []
-    for (name,) in conn.execute(
+    for name, published, row_filter in conn.execute(
         # largest first: two run at once, and the largest last would run alone at the end
-        "SELECT tablename FROM pg_publication_tables WHERE pubname = %s AND schemaname = %s"
+        "SELECT tablename, attnames, rowfilter FROM pg_publication_tables WHERE pubname = %s AND schemaname = %s"
         " ORDER BY pg_total_relation_size(format('%%I.%%I', schemaname, tablename)::regclass) DESC, 1",
         (publication, SOURCE_SCHEMA),
     ):
@@ -73,9 +78,8 @@ def published_tables(conn: psycopg.Connection, publication: str) -> list[SourceT
                 (relation,),
             )
         ]
-        columns = columns_of(conn, SOURCE_SCHEMA, name)
-        if keys:
-            tables.append(SourceTable(name, keys, columns))
+        columns = [c for c in columns_of(conn, SOURCE_SCHEMA, name) if c.source in published]
+        tables.append(SourceTable(name, keys, columns, row_filter))
     return tables
 
 
@@ -158,10 +162,12 @@ def table_checks(settings: Settings, table: SourceTable, raw: RawZone, manifests
         ThreadPoolExecutor(1, thread_name_prefix="reconcile-source") as source_queries,
         ThreadPoolExecutor(1, thread_name_prefix="reconcile-warehouse") as warehouse_queries,
     ):
-        held = PostgresSide(source, SOURCE_SCHEMA, table.name, table.columns, table.keys, as_text)
-        kept = (
-            PostgresSide(source, SOURCE_SCHEMA, table.name, table.columns, table.keys, excluded) if excluded else held
-        )
+
+        def source_side(columns: list[Column], left_out: list) -> PostgresSide:
+            return PostgresSide(source, SOURCE_SCHEMA, table.name, columns, table.keys, left_out, table.row_filter)
+
+        held = source_side(table.columns, as_text)
+        kept = source_side(table.columns, excluded) if excluded else held
         lake = _postgres_or_empty(warehouse, settings.warehouse.lake_schema, table, table.columns, excluded)
         view = f"stg_shop__{table.name}"
         carried = staging_columns(table, _staged(warehouse, STAGING_SCHEMA, view))
@@ -169,11 +175,8 @@ def table_checks(settings: Settings, table: SourceTable, raw: RawZone, manifests
         if carried:
             as_in_source = [Column(c.source, c.source, c.kind) for c in carried]
             same_columns = as_in_source == [Column(c.source, c.source, c.kind) for c in table.columns]
-            expected = (  # the source's fingerprint of these columns is known already when they are all
-                kept
-                if same_columns
-                else PostgresSide(source, SOURCE_SCHEMA, table.name, as_in_source, table.keys, excluded)
-            )
+            # the source's fingerprint of these columns is known already when they are all
+            expected = kept if same_columns else source_side(as_in_source, excluded)
             staged = (expected, PostgresSide(warehouse, STAGING_SCHEMA, view, carried, table.keys, excluded))
         ahead = {  # each side's whole-table checksum, computed once (PostgresSide keeps it) meanwhile
             id(side): (source_queries if side.conn is source else warehouse_queries).submit(side.fingerprint)
@@ -245,8 +248,22 @@ def batch_checks(settings: Settings, tables: list[str] | None = None) -> list[Ch
             t for t in published_tables(conn, settings.replication.publication) if not tables or t.name in tables
         ]
     with ThreadPoolExecutor(TABLES_AT_ONCE, thread_name_prefix="reconcile") as pool:
-        done = pool.map(lambda t: table_checks(settings, t, raw, manifests), published)
+        done = pool.map(lambda t: _checks_or_failure(settings, t, raw, manifests), published)
         return [check for checks in done for check in checks]
+
+
+def _checks_or_failure(settings: Settings, table: SourceTable, raw: RawZone, manifests: list) -> list[Check]:
+    """A table's checks; a table that cannot be compared is one failed check naming why, so the
+    other tables are still reported (a crash would hide them all)."""
+    empty = Fingerprint(0, 0)
+    if not table.keys:
+        reason = "no primary key at the source, so rows cannot be matched across hops (silver stops it too)"
+        return [Check(table.name, "all hops", empty, empty, error=reason)]
+    try:
+        return table_checks(settings, table, raw, manifests)
+    except Exception as error:  # any failure of one table is that table's result
+        log.exception("reconciling %s failed", table.name)
+        return [Check(table.name, "all hops", empty, empty, error=f"{type(error).__name__}: {error}")]
 
 
 def stream_checks(settings: Settings) -> list[Check]:

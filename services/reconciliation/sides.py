@@ -82,7 +82,9 @@ class PostgresSide:
         columns: list[Column],
         keys: list[str],
         excluded: list[Key] | None = None,
+        row_filter: str | None = None,
     ) -> None:
+        """`row_filter`: the source publication's WHERE for the table, so only the rows it publishes count."""
         self.conn, self.columns, self.keys = conn, columns, keys
         self.relation = sql.Identifier(schema, table)
         self._whole: Fingerprint | None = None
@@ -116,6 +118,8 @@ class PostgresSide:
                 unnested, names, matched
             )
             self._params = arrays
+        if row_filter:
+            self._excluded = sql.SQL("({}) AND {}").format(sql.SQL(row_filter), self._excluded)
 
     def _where(self, where: Range) -> tuple[sql.Composable, list[object]]:
         if where is None:

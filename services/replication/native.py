@@ -80,6 +80,7 @@ class SourceTable:
     key: tuple[str, ...] = ()  # the primary key's columns (none: REPLICA IDENTITY FULL without one)
     column_ids: tuple[tuple[str, int], ...] = ()  # (name, attnum)
     defaulted: frozenset[str] = frozenset()  # columns whose existing rows got a default when added
+    row_filter: str | None = None  # the publication's WHERE for this table, as Postgres prints it
 
     @property
     def described(self) -> TableSchema:
@@ -170,7 +171,7 @@ class NativeEngine:
             checkpoint = latest.end_lsn
             self._advance(conn, checkpoint)
             values = TextValues(conn)
-            if stale := _stale(tables, latest):
+            if stale := _stale(tables, latest, _holds_values(conn)):
                 for batch in self._snapshot_tables(conn, stale, checkpoint, values):
                     result.batches.append(batch)
                     report(batch)
@@ -192,8 +193,12 @@ class NativeEngine:
     # -- the source ----------------------------------------------------------------------------
 
     def _published_tables(self, conn: psycopg.Connection) -> list[SourceTable]:
+        """Every table the publication publishes, with only the columns and rows it publishes: its
+        column list (a left-out column never leaves the source; generated columns only where the
+        publication publishes them) and its row filter, as Postgres applies them to the changes."""
         rows = conn.execute(
-            "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s ORDER BY 1, 2",
+            "SELECT schemaname, tablename, format('%%I.%%I', schemaname, tablename)::regclass::oid, attnames,"
+            " rowfilter FROM pg_publication_tables WHERE pubname = %s ORDER BY 1, 2",
             (self.publication,),
         ).fetchall()
         if not rows:
@@ -202,11 +207,11 @@ class NativeEngine:
                 "the source's migrations create it (`sandbox load` or `sandbox tick` apply them)"
             )
         tables = []
-        for schema, name in rows:
+        for schema, name, oid, published, row_filter in rows:
             identity, has_key = conn.execute(
                 "SELECT c.relreplident, EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
-                " FROM pg_class c WHERE c.oid = %s::regclass",
-                (f"{schema}.{name}",),
+                " FROM pg_class c WHERE c.oid = %s",
+                (oid,),
             ).fetchone()
             if not has_key and identity != "f":
                 raise ReplicationError(
@@ -216,8 +221,8 @@ class NativeEngine:
             described = conn.execute(
                 "SELECT attname, atttypid::int, atttypmod, format_type(atttypid, atttypmod), attnum,"
                 " atthasdef OR atthasmissing FROM pg_attribute"
-                " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-                (f"{schema}.{name}",),
+                " WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped AND attname = ANY(%s) ORDER BY attnum",
+                (oid, published),
             ).fetchall()
             columns = tuple(ColumnType(*row[:4]) for row in described)
             check_supported(f"{schema}.{name}", list(columns))
@@ -225,14 +230,14 @@ class NativeEngine:
                 row[0]
                 for row in conn.execute(
                     "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
-                    " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary"
+                    " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s AND i.indisprimary"
                     " ORDER BY array_position(i.indkey, a.attnum)",
-                    (f"{schema}.{name}",),
+                    (oid,),
                 )
             )
             ids = tuple((row[0], row[4]) for row in described)
             defaulted = frozenset(row[0] for row in described if row[5])
-            tables.append(SourceTable(schema, name, columns, key, ids, defaulted))
+            tables.append(SourceTable(schema, name, columns, key, ids, defaulted, row_filter))
         return tables
 
     def _slot_exists(self, conn: psycopg.Connection) -> bool:
@@ -327,6 +332,8 @@ class NativeEngine:
         texts = [text for _, text in selects if text]  # after the values: a column's text where its type cannot hold it
         columns = sql.SQL(", ").join(sql.SQL(value) for value, _ in selects + [(t, None) for t in texts])
         query = sql.SQL("SELECT {} FROM {}").format(columns, sql.Identifier(table.schema, table.name))
+        if table.row_filter:  # the publication's own expression, from the catalog: the rows its changes carry
+            query += sql.SQL(" WHERE {}").format(sql.SQL(table.row_filter))
         with self._connect() as conn, postgres_arrow_connect(self.settings, self.database, Role.REPLICATION) as reader:
             values = TextValues(conn)
             with reader.cursor() as cursor:
@@ -470,19 +477,33 @@ def _unrepresentable(found: dict[int, list[tuple[str, str]]], count: int) -> pa.
     return pa.array([found.get(row) for row in range(count)], field_type)
 
 
-def _stale(tables: list[SourceTable], latest: Manifest) -> list[SourceTable]:
-    """Tables the raw zone must copy anew: those not published at the last run, and those that
-    gained a column with a default since (a manifest without schemas, from an older release,
-    says nothing)."""
+def _stale(
+    tables: list[SourceTable], latest: Manifest, holds_values: Callable[[SourceTable, set[str]], bool]
+) -> list[SourceTable]:
+    """Tables the raw zone must copy anew: those not published at the last run, and those with a
+    column their changes never carried but whose existing rows hold values: one added with a
+    default, or one the publication's column list took in later (`holds_values` asks the source).
+    A manifest without schemas, from an older release, says nothing."""
     if not latest.schemas:
         return []
     stale = []
     for table in tables:
         known = latest.schemas.get(table.name)
         added = {name for name, attnum in table.column_ids if known is None or known.columns.get(name) != attnum}
-        if known is None or added & table.defaulted:
+        if known is None or added & table.defaulted or (added and holds_values(table, added)):
             stale.append(table)
     return stale
+
+
+def _holds_values(conn: psycopg.Connection) -> Callable[[SourceTable, set[str]], bool]:
+    def check(table: SourceTable, columns: set[str]) -> bool:
+        any_value = sql.SQL(" OR ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in sorted(columns))
+        query = sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(
+            sql.Identifier(table.schema, table.name), any_value
+        )
+        return bool(conn.execute(query).fetchone()[0])
+
+    return check
 
 
 def _largest_first(conn: psycopg.Connection, tables: list[SourceTable]) -> list[SourceTable]:
