@@ -47,17 +47,24 @@ def numeric_precision(modifier: int) -> tuple[int, int] | None:
     return ((modifier - 4) >> 16) & 0xFFFF, (modifier - 4) & 0xFFFF
 
 
+def carried_as_text(oid: int) -> bool:
+    """True for a Postgres type with no Arrow type of its own here (enums, domains, interval,
+    money, network and bit-string types, ranges, geometric and composite types, arrays of those,
+    any extension's type): it is carried as its exact text, as the type's output function prints
+    it (what `::text` and logical replication both give)."""
+    return oid not in POSTGRES_SCALARS and oid not in POSTGRES_ARRAYS and oid != NUMERIC
+
+
 def arrow_type(oid: int, modifier: int = -1) -> pa.DataType:
     """The Arrow type of a Postgres type: numeric(p, s) is decimal(p, s); a numeric without
-    (p, s) can hold any size, so it keeps its exact text; arrays are lists of their elements."""
+    (p, s) can hold any size, so it keeps its exact text; arrays are lists of their elements;
+    any other type is its text (`carried_as_text`)."""
     if oid in POSTGRES_ARRAYS:
         return pa.list_(arrow_type(POSTGRES_ARRAYS[oid], modifier))
     if oid == NUMERIC:
         precision = numeric_precision(modifier)
         return pa.string() if precision is None else pa.decimal128(*precision)
-    if oid not in POSTGRES_SCALARS:
-        raise UnsupportedTypeError(oid)
-    return POSTGRES_SCALARS[oid]
+    return POSTGRES_SCALARS.get(oid, pa.string())
 
 
 _POSTGRES_OF_ARROW = {

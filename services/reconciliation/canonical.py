@@ -15,6 +15,7 @@ cell to the same text, so equal values give equal text and any other value diffe
 | date | days since 1970-01-01 |
 | bytea | lower-case hex |
 | arrays | `[` elements `,` `]`, each element as a cell |
+| any other type (enum, interval, inet, range, ...) and arrays of it | as text: its output function's text |
 
 A cell is `n` for NULL and `v` + its text otherwise, so NULL, '' and '{}' all differ. A row is its
 cells joined by `|` in the source's column order; its hash is the first 64 bits of the row's
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from services.platform.type_maps import POSTGRES_ARRAYS
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,14 @@ _SCALAR_KINDS: dict[int, Kind] = {
 BPCHAR = 1042
 
 
-def kind_of(type_oid: int, type_modifier: int, element_oid: int = 0) -> Kind | None:
-    """The kind of a source column (`element_oid` for arrays, from pg_type.typelem); None: not comparable."""
-    if element_oid:
-        element = kind_of(element_oid, type_modifier)
-        return Kind("array", element=element) if element else None
+def kind_of(type_oid: int, type_modifier: int, element_oid: int = 0) -> Kind:
+    """The kind of a source column (`element_oid` for arrays, from pg_type.typelem): a type the
+    hops carry as its text (`type_maps.carried_as_text`), arrays of such types included, is text."""
     if type_oid == BPCHAR:
         return Kind("padded", width=max(type_modifier - 4, 0))
-    return _SCALAR_KINDS.get(type_oid)
+    if element_oid and type_oid in POSTGRES_ARRAYS:
+        return Kind("array", element=kind_of(element_oid, type_modifier))
+    return _SCALAR_KINDS.get(type_oid, Kind("text"))
 
 
 # -- Postgres ---------------------------------------------------------------------------------

@@ -267,4 +267,4 @@ def columns_of(conn: psycopg.Connection, schema: str, table: str) -> list[Column
         " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         (f"{_quoted(schema)}.{_quoted(table)}",),
     ).fetchall()
-    return [Column(name, name, kind) for name, oid, mod, elem in rows if (kind := kind_of(oid, mod, elem or 0))]
+    return [Column(name, name, kind_of(oid, mod, elem or 0)) for name, oid, mod, elem in rows]

@@ -57,7 +57,7 @@ from services.replication.raw_zone import (
     parse_lsn,
 )
 from services.replication.slot_wait import create_logical_slot
-from services.replication.types import NOT_FINITE, ColumnType, TextValues, Unrepresentable, check_supported
+from services.replication.types import NOT_FINITE, ColumnType, TextValues, Unrepresentable
 
 log = logging.getLogger(__name__)
 SNAPSHOT_WORKERS = 2  # tables copied at once, each on its own connection in the exported snapshot
@@ -225,7 +225,6 @@ class NativeEngine:
                 (oid, published),
             ).fetchall()
             columns = tuple(ColumnType(*row[:4]) for row in described)
-            check_supported(f"{schema}.{name}", list(columns))
             key = tuple(
                 row[0]
                 for row in conn.execute(

@@ -14,8 +14,12 @@
 | uuid | string | canonical text form |
 | bytea | binary | |
 | arrays of the above (not json) | list<element> | |
+| any other type | string | its exact text, as the type's output function prints it |
 
-Any other type stops replication with an error naming the table and column. Snapshot
+Any other type (enums, domains, interval, money, inet, cidr, bit strings, ranges and
+multiranges, geometric and composite types, tsvector, xml, arrays of any of these, an
+extension's type) is carried as its text: the snapshot reads `column::text`, and logical
+replication sends the same text; no value of any type stops replication. Snapshot
 values come through ADBC (Postgres' binary COPY decoded into Arrow in C), with numeric,
 json, uuid and arrays read as text; change-capture values come as pgoutput text. Text
 is parsed by Arrow's casts (numeric) or psycopg's own loaders (arrays), as in the changes,
@@ -37,7 +41,7 @@ import pyarrow as pa
 from psycopg.adapt import Transformer
 from psycopg.pq import Format
 
-from services.platform.type_maps import JSON_TYPES, NUMERIC, POSTGRES_ARRAYS, UUID, UnsupportedTypeError, arrow_type
+from services.platform.type_maps import JSON_TYPES, NUMERIC, POSTGRES_ARRAYS, UUID, arrow_type, carried_as_text
 
 _KEPT_AS_TEXT = (*JSON_TYPES, UUID)  # stored as Postgres prints them
 
@@ -90,19 +94,7 @@ class ColumnType:
     def read_as_text(self) -> bool:
         """Read as text in the snapshot: the Arrow reader gives these in a form of its own
         (numeric as an opaque extension, uuid as bytes, arrays' elements likewise)."""
-        return self.type_oid in (*_KEPT_AS_TEXT, NUMERIC) or self.is_array
-
-
-def check_supported(table: str, columns: list[ColumnType]) -> None:
-    """Raise a clear error for the first column the raw zone cannot represent."""
-    for column in columns:
-        try:
-            column.arrow  # noqa: B018 - computing it is the check
-        except UnsupportedTypeError:
-            raise UnsupportedTypeError(
-                f"table {table}, column {column.name}: Postgres type {column.type_name or column.type_oid} "
-                "is not supported by the raw zone; cast it in a view or drop the column from the publication"
-            ) from None
+        return self.type_oid in (*_KEPT_AS_TEXT, NUMERIC) or self.is_array or carried_as_text(self.type_oid)
 
 
 class TextValues:
@@ -115,7 +107,11 @@ class TextValues:
         """The value of `text`; raises Unrepresentable where the raw type has no exact form of it."""
         if text is None:
             return None
-        if column.type_oid in _KEPT_AS_TEXT or (column.type_oid == NUMERIC and column.type_modifier < 4):
+        if (
+            column.type_oid in _KEPT_AS_TEXT
+            or (column.type_oid == NUMERIC and column.type_modifier < 4)
+            or carried_as_text(column.type_oid)
+        ):
             return text
         if column.type_oid == NUMERIC and text in NOT_FINITE:
             raise Unrepresentable(text)

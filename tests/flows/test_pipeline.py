@@ -30,6 +30,7 @@ from services.replication.raw_zone import RawZone
 from services.source.chaos import shapes as change_shapes
 from services.warehouse.export import read_mart
 from tests.cli import sandbox
+from tests.exotic_types import EXOTIC, change_exotic_table, exotic_rows_as_text, publish_exotic_table
 from tests.fixed_time import TICK_AT
 from tests.shop_rows import order_with_line
 
@@ -530,6 +531,28 @@ def test_a_table_added_to_the_publication_flows_end_to_end(pipeline_run, source,
         ("A", 2, Decimal("20.00")),
         ("B", 3, Decimal("30.00")),
     ]
+
+
+def test_types_without_an_arrow_type_flow_as_their_text_to_every_hop(pipeline_run, source, warehouse, settings) -> None:
+    """Enums, domains, interval, money, network, range, geometric and composite values, and arrays
+    of them, reach raw, silver and the warehouse as the text Postgres prints, reconciled cell by cell."""
+    from flows.stages import lakehouse, replicate
+    from services.reconciliation.reconcile import reconcile
+    from services.warehouse.stage import load_lake
+
+    publish_exotic_table(source)
+    replicate()
+    change_exotic_table(source)
+    source.commit()
+    replicate()
+    lakehouse()
+    load_lake(settings)
+    checks = reconcile(settings, stream=False, tables=["exotic"])
+    assert [(c.hop, c.got.rows) for c in checks] == [("raw", 3), ("silver", 3), ("warehouse", 3)]
+    lake = settings.warehouse.lake_schema
+    columns = ", ".join(["id", *EXOTIC])
+    held = {row[0]: row for row in warehouse.execute(f"SELECT {columns} FROM {lake}.exotic").fetchall()}
+    assert {k: dict(zip(["id", *EXOTIC], v, strict=True)) for k, v in held.items()} == exotic_rows_as_text(source)
 
 
 def test_chaos_ticks_flow_exactly(pipeline_run, source, warehouse, settings) -> None:
