@@ -117,8 +117,8 @@ def test_a_job_stopped_before_its_commit_reruns_exactly(replicator, job, source,
     source.commit()
     replicator.run_once()
 
-    class Stopped(Exception):
-        pass
+    class Stopped(BaseException):
+        """Like a kill: nothing in the job may handle it (a table's own errors are its result)."""
 
     def stop(point: str) -> None:
         raise Stopped(point)
