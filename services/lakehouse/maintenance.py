@@ -8,7 +8,7 @@ never removed (Iceberg refuses: a running write's files look orphaned until it c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pyspark.sql import SparkSession
 
@@ -16,9 +16,14 @@ from services.platform.catalog import CATALOG_NAME
 from services.platform.settings import Settings
 
 
-def _timestamp(hours_ago: float) -> str:
-    moment = datetime.now(UTC) - timedelta(hours=hours_ago)
-    return f"TIMESTAMP '{moment:%Y-%m-%d %H:%M:%S}'"  # read in the session time zone, UTC
+def _timestamp(spark: SparkSession, hours_ago: float) -> str:
+    """A moment `hours_ago` before now on the clock of the engine that commits (the JVM's), the
+    clock Iceberg stamped the snapshots and files with, not this Python process's."""
+    seconds = round(timedelta(hours=hours_ago).total_seconds())
+    moment = spark.sql(  # formatted in the session time zone (UTC), which the literal is read in
+        f"SELECT date_format(current_timestamp() - INTERVAL {seconds} SECONDS, 'yyyy-MM-dd HH:mm:ss') AS moment"
+    ).first()
+    return f"TIMESTAMP '{moment.moment}'"
 
 
 def maintain_table(spark: SparkSession, settings: Settings, qualified: str) -> dict[str, int]:
@@ -34,7 +39,7 @@ def maintain_table(spark: SparkSession, settings: Settings, qualified: str) -> d
         f"'remove-dangling-deletes', 'true'))"
     ).first()
     manifests = spark.sql(f"{call}.rewrite_manifests(table => '{qualified}')").first()
-    older_than = _timestamp(lake.expire_snapshots_older_than_hours)
+    older_than = _timestamp(spark, lake.expire_snapshots_older_than_hours)
     expired = spark.sql(
         f"{call}.expire_snapshots(table => '{qualified}', older_than => {older_than}, "
         f"retain_last => {lake.retain_last_snapshots})"
@@ -45,7 +50,7 @@ def maintain_table(spark: SparkSession, settings: Settings, qualified: str) -> d
     orphans = (
         spark.sql(
             f"{call}.remove_orphan_files(table => '{qualified}', "
-            f"older_than => {_timestamp(max(24.0, lake.orphan_files_older_than_hours))})"
+            f"older_than => {_timestamp(spark, max(24.0, lake.orphan_files_older_than_hours))})"
         ).count()
         if has_files
         else 0

@@ -1,6 +1,7 @@
 """The Iceberg REST catalog: one property set, used by pyiceberg here and by Spark in `spark/session.py`.
 
-Requests to the catalog are SigV4-signed, as against AWS's own Iceberg REST endpoints.
+Requests to the catalog are SigV4-signed, as against AWS's own Iceberg REST endpoints (unsigned,
+with anonymous S3 access, when `settings.s3.signed` is off: see `S3Settings`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
         "type": "rest",
         "uri": settings.catalog.uri,
         "warehouse": settings.catalog.warehouse,
-        "rest.sigv4-enabled": "true",
+        "rest.sigv4-enabled": str(settings.s3.signed).lower(),
         "rest.signing-name": settings.catalog.signing_name,
         "rest.signing-region": aws.region,
         "client.region": aws.region,
@@ -30,8 +31,10 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
     }
     if settings.s3.endpoint_url:
         props |= {"s3.endpoint": settings.s3.endpoint_url, "s3.path-style-access": "true"}
-    if aws.access_key_id and aws.secret_access_key:
-        key, secret = aws.access_key_id.get_secret_value(), aws.secret_access_key.get_secret_value()
+    if not settings.s3.signed:
+        props["s3.anonymous"] = "true"
+    elif keys := aws.keys():
+        key, secret = keys
         props |= {
             "client.access-key-id": key,
             "client.secret-access-key": secret,

@@ -199,11 +199,8 @@ def env(ctx: typer.Context) -> None:
         "AWS_REGION": aws.region,
         "PREFECT_API_URL": settings.prefect.api_url,
     }
-    if aws.access_key_id and aws.secret_access_key:
-        exports |= {
-            "AWS_ACCESS_KEY_ID": aws.access_key_id.get_secret_value(),
-            "AWS_SECRET_ACCESS_KEY": aws.secret_access_key.get_secret_value(),
-        }
+    if keys := aws.keys():
+        exports |= {"AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1]}
     if settings.s3.endpoint_url:
         exports["AWS_ENDPOINT_URL_S3"] = settings.s3.endpoint_url
     if settings.kinesis.endpoint_url:

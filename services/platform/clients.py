@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import psycopg
+from botocore import UNSIGNED
 from botocore.config import Config
 
 from services.platform.settings import DBT_PROJECT_DIR, Settings
@@ -77,34 +78,30 @@ def postgres_arrow_connect(settings: Settings, database: str, role: Role) -> Any
 
 def aws_credentials(settings: Settings) -> dict[str, str]:
     """Explicit keys for boto3, or {} to let boto3 use the standard credential chain."""
-    aws = settings.aws
-    if not (aws.access_key_id and aws.secret_access_key):
-        return {}
-    return {
-        "aws_access_key_id": aws.access_key_id.get_secret_value(),
-        "aws_secret_access_key": aws.secret_access_key.get_secret_value(),
-    }
+    keys = settings.aws.keys()
+    return {"aws_access_key_id": keys[0], "aws_secret_access_key": keys[1]} if keys else {}
 
 
-def _aws_client(service: str, endpoint_url: str | None, settings: Settings) -> Any:
+def _aws_client(service: str, endpoint_url: str | None, settings: Settings, signed: bool = True) -> Any:
     config = Config(
         retries={"max_attempts": 5, "mode": "standard"},
         s3={"addressing_style": "path"} if endpoint_url else {},
         # SeaweedFS and kinesalite answer quickly; a dead endpoint should fail fast, not hang.
         connect_timeout=5,
         read_timeout=60,
+        **({} if signed else {"signature_version": UNSIGNED}),
     )
     return boto3.session.Session().client(
         service,
         endpoint_url=endpoint_url,
         region_name=settings.aws.region,
         config=config,
-        **aws_credentials(settings),
+        **(aws_credentials(settings) if signed else {}),
     )
 
 
 def s3_client(settings: Settings) -> S3Client:
-    return _aws_client("s3", settings.s3.endpoint_url, settings)
+    return _aws_client("s3", settings.s3.endpoint_url, settings, signed=settings.s3.signed)
 
 
 def kinesis_client(settings: Settings) -> KinesisClient:

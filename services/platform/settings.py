@@ -58,11 +58,24 @@ class AwsSettings(BaseModel):
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
 
+    def keys(self) -> tuple[str, str] | None:
+        """The fixed (access key id, secret key), or None for the standard AWS credential chain."""
+        if self.access_key_id and self.secret_access_key:
+            return self.access_key_id.get_secret_value(), self.secret_access_key.get_secret_value()
+        return None
+
 
 class S3Settings(BaseModel):
-    """Object storage: the raw, final and real-time zones."""
+    """Object storage: the raw, final and real-time zones.
+
+    `signed=False` sends every request to the object store and its Iceberg catalog unsigned,
+    and starts the local store without credentials. Only `make test-dates` wants it: the local
+    store (SeaweedFS, a static Go binary) keeps the real clock, so it would refuse a request
+    signed at a moved time as skewed.
+    """
 
     endpoint_url: str | None
+    signed: bool = True
     raw_bucket: str = "raw"
     final_bucket: str = "final"
     realtime_bucket: str = "realtime"
@@ -213,16 +226,12 @@ class SparkSettings(BaseModel):
 
 
 class SeaweedFSPorts(BaseModel):
-    """The local object store: its internal ports (each also uses port + 10000 for gRPC), and
-    whether it checks signatures. It always does, but in `make test-dates`: SeaweedFS is a
-    static Go binary whose clock cannot be moved, so it would refuse every request signed
-    at a moved time as skewed; unchecked, it takes them (clients sign as always)."""
+    """The local object store's internal ports (each also uses port + 10000 for gRPC)."""
 
     master: int = 9333
     volume: int = 8080
     filer: int = 8888
     admin: int = 23646
-    check_signatures: bool = True
 
 
 _LOCAL_CREDENTIALS = {"access_key_id": "sandbox", "secret_access_key": "sandbox-secret-key"}

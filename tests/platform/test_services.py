@@ -62,22 +62,24 @@ def test_s3_put_get_list(settings, services) -> None:
     assert s3.get_object(Bucket=settings.s3.raw_bucket, Key=key)["Body"].read() == b"hello raw zone"
     listed = s3.list_objects_v2(Bucket=settings.s3.raw_bucket, Prefix="smoke/")["Contents"]
     assert key in [item["Key"] for item in listed]
-    assert {b["Name"] for b in s3.list_buckets()["Buckets"]} >= set(settings.s3.buckets)
+    for bucket in settings.s3.buckets:  # (a listing of buckets shows only the caller's: none when unsigned)
+        s3.head_bucket(Bucket=bucket)
 
 
 def test_pyiceberg_and_spark_share_one_table(settings, services, spark) -> None:
+    """Spark writes first: under `make test-dates` its JVM keeps the real clock while Python's is
+    moved ahead, and Iceberg wants one table's snapshots in time order (within a minute)."""
     catalog = iceberg_catalog(settings)
     catalog.create_namespace_if_not_exists("smoke")
     rows = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "city": ["Zürich", "東京", "Lagos"]})
     table = catalog.create_table_if_not_exists("smoke.cities", schema=rows.schema)
-    table.append(rows)
+    spark.sql("INSERT INTO smoke.cities VALUES (1, 'Zürich'), (2, '東京'), (3, 'Lagos')")
     assert catalog.load_table("smoke.cities").scan().to_arrow().sort_by("id").equals(rows)
 
+    table.refresh().append(pa.table({"id": pa.array([4], pa.int64()), "city": ["Lima"]}))
+    spark.sql("REFRESH TABLE smoke.cities")  # Spark's catalog caches the table it last wrote
     from_spark = spark.sql("SELECT id, city FROM smoke.cities ORDER BY id").collect()
-    assert [(r.id, r.city) for r in from_spark] == [(1, "Zürich"), (2, "東京"), (3, "Lagos")]
-
-    spark.sql("INSERT INTO smoke.cities VALUES (4, 'Lima')")
-    assert catalog.load_table("smoke.cities").scan().to_arrow().num_rows == 4
+    assert [(r.id, r.city) for r in from_spark] == [(1, "Zürich"), (2, "東京"), (3, "Lagos"), (4, "Lima")]
 
 
 def test_kinesis_outlives_a_client_killed_mid_request(settings, services) -> None:

