@@ -58,6 +58,8 @@ def replicate(profile: str | None = None) -> dict[str, float]:
 
     result = stage.replicate(settings(profile), on_batch=lambda m: get_run_logger().info("batch %s", m.batch_id))
     get_run_logger().info("replicated %s", result.summary() if result.rows else "nothing (raw is up to date)")
+    if stopped := [f"{table}: {error}" for table, error in result.stopped.items()]:  # every other table went on
+        raise RuntimeError("tables stopped in replication: " + "; ".join(stopped))
     return {"rows": result.rows, "lag_seconds": result.lag_seconds or 0.0}
 
 

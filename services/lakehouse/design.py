@@ -133,6 +133,26 @@ def keyless_tables(manifests: list[Manifest]) -> list[str]:
     return sorted(name for name in held - known if name not in keys)
 
 
+def case_twins(manifests: list[Manifest]) -> dict[str, str]:
+    """{table: the error} for tables with two columns whose names differ only in case: Spark and
+    silver's tables read column names without case, so one would overwrite the other."""
+    newest: dict[str, list[str]] = {}
+    for manifest in manifests:
+        newest |= {name: list(schema.columns) for name, schema in manifest.schemas.items()}
+    found = {}
+    for table, columns in newest.items():
+        by_fold: dict[str, list[str]] = {}
+        for column in columns:
+            by_fold.setdefault(column.casefold(), []).append(column)
+        if twins := next((names for names in by_fold.values() if len(names) > 1), None):
+            found[table] = (
+                f"columns {' and '.join(repr(c) for c in twins)} differ only in case, and Spark reads column "
+                "names without case: rename one at the source, or leave one out of the publication's column "
+                "list; the rows wait in the raw zone"
+            )
+    return found
+
+
 def silver_designs(manifests: list[Manifest]) -> list[SilverTable]:
     """The design of every table the raw zone holds with a primary key, parents before children:
     the shop's tables as `SHOP_TABLES` says, any other one by default."""

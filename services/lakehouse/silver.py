@@ -34,7 +34,7 @@ from pyspark.sql.types import ArrayType, StringType
 from services.lakehouse import quarantine
 from services.lakehouse.backlog import BOOKMARK, SilverBacklog
 from services.lakehouse.changes import KEEP, UNKNOWN, after_last_truncate, latest_per_key
-from services.lakehouse.design import NOW, TABLE_PROPERTIES, SilverTable, keyless_tables, silver_designs
+from services.lakehouse.design import NOW, TABLE_PROPERTIES, SilverTable, case_twins, keyless_tables, silver_designs
 from services.lakehouse.schema import evolve_table
 from services.platform.catalog import CATALOG_NAME
 from services.platform.iceberg import commit_with_properties
@@ -112,16 +112,14 @@ class SilverJob:
             )
         for namespace in (self.silver, self.quarantine):
             self.spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")
-        chosen = [design for design in designs if not tables or design.name in tables]
-        unkeyed = [name for name in keyless_tables(manifests) if not tables or name in tables]
-        results |= {
-            name: TableResult(
-                name,
-                error="no primary key at the source: silver keys every row by it. Add one to the source table (or "
-                "leave it out of the publication); its rows so far wait in the raw zone",
-            )
-            for name in unkeyed
-        }
+        refused = {
+            name: "no primary key at the source: silver keys every row by it. Add one to the source table (or "
+            "leave it out of the publication); its rows so far wait in the raw zone"
+            for name in keyless_tables(manifests)
+        } | case_twins(manifests)
+        chosen = [design for design in designs if (not tables or design.name in tables) and design.name not in refused]
+        refused_here = [name for name in sorted(refused) if not tables or name in tables]
+        results |= {name: TableResult(name, error=refused[name]) for name in refused_here}
         # A table's foreign-key rules read its parents' silver tables, so parents go first; tables
         # of one wave do not depend on each other and run side by side (Spark runs jobs from
         # several threads at once; a tick's jobs are small, so this uses the idle cores).
@@ -129,9 +127,9 @@ class SilverJob:
             for wave in _waves(chosen):
                 work = {design.name: pool.submit(self._timed, design, manifests, full_refresh) for design in wave}
                 results |= {name: future.result() for name, future in work.items()}
-        for name in unkeyed:
+        for name in refused_here:
             log.error(results[name].summary())
-        return [results[design.name] for design in chosen] + [results[name] for name in unkeyed]
+        return [results[design.name] for design in chosen] + [results[name] for name in refused_here]
 
     def _timed(self, design: SilverTable, manifests: list[Manifest], full_refresh: bool) -> TableResult:
         """One table's run; whatever stops it stops it alone, named in its result (the stage's exit
@@ -143,10 +141,9 @@ class SilverJob:
             result = TableResult(design.name, error=str(error))
         except Exception as error:  # any other failure of one table is that table's result
             log.exception("silver table %s stopped", design.name)
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             result = TableResult(
                 design.name,
-                error=f"{type(error).__name__}: {first_line} (the log has the whole error; fix the cause, then "
+                error=f"{_first_line(error)} (the log has the whole error; fix the cause, then "
                 f"`sandbox lakehouse --table {design.name}` carries on from the last batch it applied)",
             )
         result.seconds = time.monotonic() - started
@@ -384,3 +381,16 @@ def _waves(designs: list[SilverTable]) -> list[list[SilverTable]]:
         parents = [rule.parent[0] for rule in design.rules if rule.parent and rule.parent[0] in depth]
         depth[design.name] = 1 + max((depth[p] for p in parents), default=-1)
     return [[d for d in designs if depth[d.name] == level] for level in range(max(depth.values(), default=-1) + 1)]
+
+
+def _first_line(error: Exception) -> str:
+    """The line that says what went wrong: for an error from the JVM, its innermost cause (py4j's
+    own first line only names the call that failed)."""
+    java = getattr(error, "java_exception", None)
+    if java is not None:
+        while java.getCause() is not None:
+            java = java.getCause()
+        text = str(java.toString())
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from services.replication.raw_zone import META_FIELDS, Manifest, RawZone, TableFiles
+from services.replication.raw_zone import META_COLUMNS, META_FIELDS, Manifest, RawZone, TableFiles
 
 MAX_KEY_CHANGES = 32
 UNKNOWN = "_unknown"
@@ -66,7 +66,7 @@ def raw_state(rows: pa.Table | None, keys: list[str], quarantine: pa.Table | Non
     after = "true" if cut is None else f"(_lsn > {cut[0]} OR (_lsn = {cut[0]} AND _seq > {cut[1]}))"
     db.execute(f"CREATE VIEW changes AS SELECT * FROM raw WHERE {after} AND _op <> 'truncate'")  # not a copy
     unchanged = [r[0] for r in db.execute("SELECT DISTINCT unnest(_unchanged) FROM changes").fetchall()]
-    data = [c for c in rows.column_names if not c.startswith("_")]
+    data = [c for c in rows.column_names if c not in META_COLUMNS]  # a user's own `_name` is data too
     newest = f"QUALIFY row_number() OVER (PARTITION BY {by_key} ORDER BY _lsn DESC, _seq DESC) = 1"
     if not unchanged:
         db.execute(f"CREATE TEMP TABLE latest AS SELECT *, CAST(NULL AS VARCHAR[]) AS {UNKNOWN} FROM changes {newest}")

@@ -40,11 +40,11 @@ from services.reconciliation.diff import first_differences
 from services.reconciliation.raw_state import raw_files, raw_state
 from services.reconciliation.sides import ArrowSide, Column, Fingerprint, PostgresSide, Side, columns_of
 from services.replication.raw_zone import RawZone
+from services.replication.source_keys import key_columns
 from services.streaming.reader import ShardReader
 
 log = logging.getLogger(__name__)
 
-SOURCE_SCHEMA = "shop"
 STAGING_SCHEMA = "staging"
 STAGING_MODELS = DBT_PROJECT_DIR / "models" / "staging" / "shop" / "_shop__models.yml"
 TABLES_AT_ONCE = 1  # within one table, Postgres and DuckDB already work side by side (see table_checks)
@@ -56,30 +56,23 @@ class SourceTable:
     keys: list[str]
     columns: list[Column]
     row_filter: str | None = None  # the publication's WHERE: rows outside it are not the pipeline's
+    schema: str = "shop"  # where the table lives at the source
 
 
 def published_tables(conn: psycopg.Connection, publication: str) -> list[SourceTable]:
-    """The publication's tables, with their primary key (empty where there is none), every column
-    it publishes (its column list) that the canonical form renders, and its row filter."""
+    """The publication's tables in every schema, with their key (empty where there is none), every
+    column it publishes (its column list) that the canonical form renders, and its row filter."""
     tables = []
-    for name, published, row_filter in conn.execute(
+    for schema, name, oid, published, row_filter in conn.execute(
         # largest first: two run at once, and the largest last would run alone at the end
-        "SELECT tablename, attnames, rowfilter FROM pg_publication_tables WHERE pubname = %s AND schemaname = %s"
-        " ORDER BY pg_total_relation_size(format('%%I.%%I', schemaname, tablename)::regclass) DESC, 1",
-        (publication, SOURCE_SCHEMA),
+        "SELECT schemaname, tablename, format('%%I.%%I', schemaname, tablename)::regclass::oid, attnames,"
+        " rowfilter FROM pg_publication_tables WHERE pubname = %s"
+        " ORDER BY pg_total_relation_size(format('%%I.%%I', schemaname, tablename)::regclass) DESC, 1, 2",
+        (publication,),
     ):
-        relation = f"{SOURCE_SCHEMA}.{name}"
-        keys = [
-            row[0]
-            for row in conn.execute(
-                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
-                " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary"
-                " ORDER BY array_position(i.indkey, a.attnum)",
-                (relation,),
-            )
-        ]
-        columns = [c for c in columns_of(conn, SOURCE_SCHEMA, name) if c.source in published]
-        tables.append(SourceTable(name, keys, columns, row_filter))
+        keys = list(key_columns(conn, oid))
+        columns = [c for c in columns_of(conn, schema, name) if c.source in published]
+        tables.append(SourceTable(name, keys, columns, row_filter, schema))
     return tables
 
 
@@ -164,7 +157,7 @@ def table_checks(settings: Settings, table: SourceTable, raw: RawZone, manifests
     ):
 
         def source_side(columns: list[Column], left_out: list) -> PostgresSide:
-            return PostgresSide(source, SOURCE_SCHEMA, table.name, columns, table.keys, left_out, table.row_filter)
+            return PostgresSide(source, table.schema, table.name, columns, table.keys, left_out, table.row_filter)
 
         held = source_side(table.columns, as_text)
         kept = source_side(table.columns, excluded) if excluded else held

@@ -79,6 +79,11 @@ class AirbyteSyncResult:
         return self.rows_synced
 
     @property
+    def stopped(self) -> dict[str, str]:
+        """Tables left out of the run: Airbyte reports failures per job, never per table."""
+        return {}
+
+    @property
     def lag_seconds(self) -> None:
         """Airbyte reports no commit times, so no lag (the native engine's result has one)."""
         return None

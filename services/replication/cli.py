@@ -54,6 +54,10 @@ def replicate(
         console.print("nothing pending: raw is up to date")
     else:
         console.print(f"replicated {result.summary()}{lag}")
+    for table, error in result.stopped.items():
+        console.print(f"[red]{table}: STOPPED:[/] {error}")
+    if result.stopped:  # every other table went on; these wait for their fix
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -56,7 +56,9 @@ from services.replication.raw_zone import (
     now_utc,
     parse_lsn,
 )
+from services.replication.refusals import qualified, refusals
 from services.replication.slot_wait import create_logical_slot
+from services.replication.source_keys import key_columns
 from services.replication.types import NOT_FINITE, ColumnType, TextValues, Unrepresentable
 
 log = logging.getLogger(__name__)
@@ -86,11 +88,16 @@ class SourceTable:
     def described(self) -> TableSchema:
         return TableSchema(list(self.key), dict(self.column_ids))
 
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
 
 @dataclass
 class ReplicationResult:
     batches: list[Manifest] = field(default_factory=list)
     seconds: float = 0.0
+    stopped: dict[str, str] = field(default_factory=dict)  # "schema.table": why it was left out, and the fix
 
     @property
     def rows(self) -> int:
@@ -106,7 +113,8 @@ class ReplicationResult:
         return max((b.lag_seconds for b in self.batches if b.lag_seconds is not None), default=None)
 
     def summary(self) -> str:
-        return f"{len(self.batches)} batches, {self.rows:,} rows, {self.megabytes:.1f} MB in {self.seconds:.1f} s"
+        moved = f"{len(self.batches)} batches, {self.rows:,} rows, {self.megabytes:.1f} MB in {self.seconds:.1f} s"
+        return moved + (f"; {len(self.stopped)} tables STOPPED" if self.stopped else "")
 
 
 def _no_step(point: str) -> None:
@@ -122,6 +130,7 @@ class NativeEngine:
         self.raw = RawZone(s3_client(settings), settings.s3.raw_bucket, source=self.database)
         self.step = step
         self.schemas: dict[str, TableSchema] = {}  # every published table, as this run found them
+        self.left_out: set[tuple[str, str]] = set()  # (schema, table) of published tables this run stops
 
     def _connect(self, **kwargs: object) -> psycopg.Connection:
         conn = postgres_connect(self.settings, self.database, Role.REPLICATION, **kwargs)
@@ -162,7 +171,12 @@ class NativeEngine:
         started, result, report = time.monotonic(), ReplicationResult(), progress or (lambda manifest: None)
         latest, has_snapshot = self.raw.checkpoint()
         with self._connect(autocommit=True) as conn:
-            tables = self._published_tables(conn)
+            published = self._published_tables(conn)
+            result.stopped = refusals(published, self.publication)
+            for table, error in result.stopped.items():
+                log.error("%s: STOPPED: %s", table, error)
+            tables = [t for t in published if qualified(t) not in result.stopped]
+            self.left_out = {(t.schema, t.name) for t in published} - {(t.schema, t.name) for t in tables}
             self.schemas = {t.name: t.described for t in tables}
             if resync or not has_snapshot or latest is None:
                 latest = self._snapshot(conn, tables)
@@ -208,16 +222,6 @@ class NativeEngine:
             )
         tables = []
         for schema, name, oid, published, row_filter in rows:
-            identity, has_key = conn.execute(
-                "SELECT c.relreplident, EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
-                " FROM pg_class c WHERE c.oid = %s",
-                (oid,),
-            ).fetchone()
-            if not has_key and identity != "f":
-                raise ReplicationError(
-                    f"table {schema}.{name} has no primary key, so its updates and deletes cannot be identified; "
-                    f"add a primary key or run ALTER TABLE {schema}.{name} REPLICA IDENTITY FULL"
-                )
             described = conn.execute(
                 "SELECT attname, atttypid::int, atttypmod, format_type(atttypid, atttypmod), attnum,"
                 " atthasdef OR atthasmissing FROM pg_attribute"
@@ -225,15 +229,7 @@ class NativeEngine:
                 (oid, published),
             ).fetchall()
             columns = tuple(ColumnType(*row[:4]) for row in described)
-            key = tuple(
-                row[0]
-                for row in conn.execute(
-                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
-                    " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s AND i.indisprimary"
-                    " ORDER BY array_position(i.indkey, a.attnum)",
-                    (oid,),
-                )
-            )
+            key = key_columns(conn, oid)
             ids = tuple((row[0], row[4]) for row in described)
             defaulted = frozenset(row[0] for row in described if row[5])
             tables.append(SourceTable(schema, name, columns, key, ids, defaulted, row_filter))
@@ -404,7 +400,8 @@ class NativeEngine:
             elif isinstance(message, Begin):
                 pending = []
             elif isinstance(message, Change | Truncate):
-                pending.append(message)
+                if kept := _without_left_out(message, relations, self.left_out):
+                    pending.append(kept)
             elif isinstance(message, Commit) and message.end_lsn > checkpoint:
                 first, end = first or message.commit_lsn, message.end_lsn
                 first_at, last_at = first_at or message.commit_time, message.commit_time
@@ -514,6 +511,20 @@ def _largest_first(conn: psycopg.Connection, tables: list[SourceTable]) -> list[
         ).fetchall()
     )
     return sorted(tables, key=lambda t: -sizes.get(f"{t.schema}.{t.name}", 0))
+
+
+def _without_left_out(
+    change: Change | Truncate, relations: dict[int, Relation], left_out: set[tuple[str, str]]
+) -> Change | Truncate | None:
+    """The change without the tables this run leaves out (None if nothing of it remains)."""
+
+    def kept(oid: int) -> bool:
+        return (relations[oid].schema, relations[oid].table) not in left_out
+
+    if isinstance(change, Truncate):
+        oids = tuple(oid for oid in change.relation_oids if kept(oid))
+        return replace(change, relation_oids=oids) if oids else None
+    return change if kept(change.relation_oid) else None
 
 
 def _rows_of(change: Change | Truncate, relations: dict[int, Relation], values: TextValues):

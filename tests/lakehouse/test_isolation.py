@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.lakehouse.conftest import silver_rows
 from tests.lakehouse.test_silver import assert_silver_equals_source
 
 
@@ -36,3 +37,30 @@ def test_a_table_spark_cannot_process_stops_alone(replicator, job, source, lake_
     assert stopped == {"odd_names"}
     assert "sandbox lakehouse --table odd_names" in results["odd_names"].error
     assert_silver_equals_source(lake_settings, source)
+
+
+def test_columns_differing_only_in_case_stop_their_table_alone(replicator, job, source, lake_settings) -> None:
+    """Spark reads column names without case: one column would overwrite the other in silence."""
+    publish(source, 'CREATE TABLE shop.labels (label_id int PRIMARY KEY, "Name" text, name text)', "shop.labels")
+    source.execute("INSERT INTO shop.labels VALUES (1, 'Upper', 'lower')")
+    source.commit()
+    replicator.run_once()
+    results = {r.table: r for r in job.run()}
+    assert {name for name, r in results.items() if r.error} == {"labels"}
+    assert "columns 'Name' and 'name' differ only in case" in results["labels"].error
+    assert_silver_equals_source(lake_settings, source)
+
+
+def test_dates_and_times_before_1582_reach_silver_as_they_are(replicator, job, source, lake_settings) -> None:
+    """Postgres, the raw zone and Iceberg count days in the proleptic Gregorian calendar; so does silver."""
+    publish(source, "CREATE TABLE shop.annals (annal_id int PRIMARY KEY, day date, at timestamp, at_utc timestamptz)",
+            "shop.annals")  # fmt: skip
+    source.execute("INSERT INTO shop.annals VALUES (1, '1500-03-01', '1200-01-01 12:00', '0800-06-01 00:00Z'),"
+                   " (2, '0001-01-01', '1582-10-10 00:00', '1582-10-04 23:59:59.999999Z')")  # fmt: skip
+    source.commit()
+    replicator.run_once()
+    results = {r.table: r for r in job.run()}
+    assert results["annals"].error is None
+    expected = {row[0]: row for row in source.execute("SELECT annal_id, day, at, at_utc FROM shop.annals")}
+    silver = silver_rows(lake_settings, "annals", "annal_id")
+    assert {k: (k, r["day"], r["at"], r["at_utc"]) for k, r in silver.items()} == expected

@@ -49,6 +49,11 @@ def apply_ops(rows: pa.Table | None, key: str) -> dict[object, dict[str, object]
     return state
 
 
+def raw_state(engine: NativeEngine, table: str, key: str) -> dict[object, dict[str, object]]:
+    """What the raw zone says the table holds now, keyed by `key`."""
+    return apply_ops(engine.raw.read_table(table), key)
+
+
 def primary_key(conn, table: str) -> str:
     """The (first) primary key column of a source table."""
     return conn.execute(

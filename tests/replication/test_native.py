@@ -15,6 +15,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
 from services.platform.clients import Role, postgres_connect
@@ -25,7 +26,7 @@ from services.source.tables import TABLES
 from services.source.tick import tick
 from tests.exotic_types import change_exotic_table, exotic_rows_as_text, publish_exotic_table
 from tests.fixed_time import TICK_AT
-from tests.replication.conftest import apply_ops, assert_raw_equals_source
+from tests.replication.conftest import apply_ops, assert_raw_equals_source, raw_state
 
 
 def test_the_snapshot_equals_the_source(engine, source) -> None:
@@ -271,15 +272,71 @@ def test_values_beyond_the_raw_types_are_kept_as_text_never_approximated(engine,
     assert str(rows[3]["c5"]) == "99999999.99"
 
 
-def test_a_table_without_a_primary_key_is_refused_by_name(engine, source) -> None:
+def test_a_table_without_a_key_is_carried_and_postgres_refuses_its_updates(engine, source) -> None:
+    """Without a key or REPLICA IDENTITY FULL, Postgres refuses the table's updates and deletes
+    while it is published, so its inserts are all it can change: raw holds them (silver then names
+    the table as keyless), and no other table stops."""
     source.execute("CREATE TABLE shop.audit_log (happened_at timestamptz, note text)")
     source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.audit_log")
+    source.execute("INSERT INTO shop.audit_log VALUES ('2026-06-15 09:00Z', 'kept')")
     source.commit()
-    with pytest.raises(ReplicationError, match=r"table shop\.audit_log has no primary key.*REPLICA IDENTITY FULL"):
-        engine.run_once()
-    source.execute("ALTER TABLE shop.audit_log REPLICA IDENTITY FULL")
+    snapshot = engine.run_once().batches[0]
+    assert (snapshot.kind, snapshot.tables["audit_log"].rows, snapshot.schemas["audit_log"].key) == ("snapshot", 1, [])
+    assert snapshot.tables["orders"].rows > 0
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="does not have a replica identity"):
+        source.execute("UPDATE shop.audit_log SET note = 'changed'")
+    source.rollback()
+
+
+def test_the_replica_identity_index_is_the_key(engine, source) -> None:
+    source.execute("CREATE TABLE shop.skus (sku text NOT NULL, label text, id serial PRIMARY KEY)")
+    source.execute("CREATE UNIQUE INDEX skus_sku ON shop.skus (sku)")
+    source.execute("ALTER TABLE shop.skus REPLICA IDENTITY USING INDEX skus_sku")
+    source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.skus")
     source.commit()
-    assert engine.run_once().batches[0].kind == "snapshot"
+    assert engine.run_once().batches[0].schemas["skus"].key == ["sku"]
+
+
+def test_two_tables_of_one_name_stop_alone_until_one_leaves_the_publication(engine, source) -> None:
+    """Raw, silver and the warehouse name a table by its name: two published namesakes in two
+    schemas would write into one table. Both stop, named with the fix; the rest goes on; once one
+    leaves the publication, the other is copied whole, rows written meanwhile included."""
+    source.execute("CREATE SCHEMA audit")
+    for schema in ("shop", "audit"):
+        source.execute(f"CREATE TABLE {schema}.ledger (entry_id int PRIMARY KEY, note text)")
+        source.execute(f"INSERT INTO {schema}.ledger VALUES (1, '{schema}')")
+        source.execute(f"ALTER PUBLICATION shop_cdc ADD TABLE {schema}.ledger")
+    source.commit()
+    first = engine.run_once()
+    assert set(first.stopped) == {"shop.ledger", "audit.ledger"}
+    assert "audit.ledger and shop.ledger are both published as 'ledger'" in first.stopped["shop.ledger"]
+    assert "ALTER PUBLICATION shop_cdc DROP TABLE shop.ledger" in first.stopped["shop.ledger"]
+    assert "ledger" not in first.batches[0].tables and first.batches[0].tables["orders"].rows > 0
+    source.execute("INSERT INTO shop.ledger VALUES (2, 'while stopped')")
+    source.execute("ALTER PUBLICATION shop_cdc DROP TABLE audit.ledger")
+    source.commit()
+    second = engine.run_once()
+    assert second.stopped == {}
+    assert raw_state(engine, "ledger", "entry_id") == {
+        1: {"entry_id": 1, "note": "shop"},
+        2: {"entry_id": 2, "note": "while stopped"},
+    }
+
+
+def test_a_column_named_like_a_raw_column_stops_its_table_alone(engine, source) -> None:
+    source.execute('CREATE TABLE shop.moves (move_id int PRIMARY KEY, "_op" text)')
+    source.execute("INSERT INTO shop.moves VALUES (1, 'push')")
+    source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.moves")
+    source.commit()
+    first = engine.run_once()
+    assert list(first.stopped) == ["shop.moves"]
+    assert "column '_op' of shop.moves has a name the raw zone keeps for its own columns" in first.stopped["shop.moves"]
+    assert first.summary().endswith("; 1 tables STOPPED")
+    source.execute("UPDATE shop.moves SET _op = 'pull'")  # skipped while stopped, then copied whole
+    source.execute("ALTER TABLE shop.moves RENAME COLUMN _op TO op_name")
+    source.commit()
+    assert engine.run_once().stopped == {}
+    assert raw_state(engine, "moves", "move_id") == {1: {"move_id": 1, "op_name": "pull"}}
 
 
 def test_any_type_without_an_arrow_type_arrives_as_its_exact_text(engine, source) -> None:

@@ -3,11 +3,7 @@ generated columns as it publishes them, and tables under any name Postgres allow
 
 from __future__ import annotations
 
-from tests.replication.conftest import apply_ops
-
-
-def raw_state(engine, table: str, key: str) -> dict[object, dict[str, object]]:
-    return apply_ops(engine.raw.read_table(table), key)
+from tests.replication.conftest import raw_state
 
 
 def raw_columns(engine, table: str) -> set[str]:

@@ -39,6 +39,13 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
         "spark.sql.defaultCatalog": CATALOG_NAME,
         "spark.sql.session.timeZone": "UTC",
+        # Postgres, pyarrow (the raw zone) and Iceberg all count days in the proleptic Gregorian
+        # calendar: dates and times before 1582 are read and written as they are, not rebased
+        # (Spark's default refuses them, asking whether files came from Spark 2's hybrid calendar).
+        "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+        "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+        "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
+        "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
         prefix: "org.apache.iceberg.spark.SparkCatalog",
         f"{prefix}.type": "rest",
         f"{prefix}.uri": settings.catalog.uri,
