@@ -47,6 +47,7 @@ from services.warehouse.postgres_schema import (
     ensure_lake_table,
     ensure_lookup_indexes,
     previous_versions,
+    primary_key,
 )
 from services.warehouse.tables import LakeTable
 
@@ -130,7 +131,8 @@ class WarehouseLoader:
             result.mode = f"empty: {table.identifier} does not exist yet"
             return result
         current = iceberg.current_snapshot()
-        loaded = None if full_refresh else self.loaded_snapshot(table.name)
+        rekeyed = table.keys and primary_key(self.conn, self.schema, table.name) not in ((), table.keys)
+        loaded = None if full_refresh or rekeyed else self.loaded_snapshot(table.name)  # a new key: all again
         if current is None or loaded == current.snapshot_id:
             return result
         result.snapshot_id = current.snapshot_id

@@ -65,6 +65,34 @@ def existing_columns(conn: psycopg.Connection, schema: str, table: str) -> dict[
     return dict(rows)
 
 
+def primary_key(conn: psycopg.Connection, schema: str, table: str) -> tuple[str, ...]:
+    """The columns of the table's primary key, in order; () without one (or without the table)."""
+    rows = conn.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+        " WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
+        (schema, table),
+    ).fetchall()
+    return tuple(row[0] for row in rows)
+
+
+def _rekey(conn: psycopg.Connection, schema: str, table: str, old: tuple[str, ...], new: tuple[str, ...]) -> str:
+    """The source changed the table's key: the rows, keyed by the old one, are emptied in this
+    load's transaction and the caller copies the table whole under the new key."""
+    target = sql.Identifier(schema, table)
+    constraint = conn.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
+        (target.as_string(conn),),
+    ).fetchone()[0]
+    conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(target, sql.Identifier(constraint)))
+    conn.execute(sql.SQL("DELETE FROM {}").format(target))
+    conn.execute(
+        sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(target, sql.SQL(", ").join(map(sql.Identifier, new)))
+    )
+    return f"key changed from ({', '.join(old)}) to ({', '.join(new)}): reloaded whole"
+
+
 def _drop_dependent_views(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
     """Drop the views (dbt's staging) over a table, which would block a column type change."""
     views = [
@@ -137,6 +165,8 @@ def ensure_table(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(target, sql.Identifier(name), sql.SQL(kind))
             )
             changes.append(f"widened {name} {old} -> {kind}")
+    if keys and (old_key := primary_key(conn, schema, table)) != keys:
+        changes.append(_rekey(conn, schema, table, old_key, keys))
     return changes
 
 

@@ -64,3 +64,29 @@ def test_dates_and_times_before_1582_reach_silver_as_they_are(replicator, job, s
     expected = {row[0]: row for row in source.execute("SELECT annal_id, day, at, at_utc FROM shop.annals")}
     silver = silver_rows(lake_settings, "annals", "annal_id")
     assert {k: (k, r["day"], r["at"], r["at_utc"]) for k, r in silver.items()} == expected
+
+
+def test_renamed_and_re_added_columns_hold_the_source_values(replicator, job, source, lake_settings) -> None:
+    """A rename keeps the column's values under its new name; a column dropped and added again
+    under the same name is a new column, empty for old rows, never its dropped values again.
+    (The name the source renamed away stays in silver for the models that read it, empty.)"""
+    publish(source, "CREATE TABLE shop.notes (note_id int PRIMARY KEY, body text, tag text)", "shop.notes")
+    source.execute("INSERT INTO shop.notes VALUES (1, 'one', 'a'), (2, 'two', 'b')")
+    source.commit()
+    replicator.run_once()
+    job.run()
+    source.execute("ALTER TABLE shop.notes RENAME COLUMN body TO text_body")
+    source.execute("ALTER TABLE shop.notes DROP COLUMN tag")
+    source.execute("ALTER TABLE shop.notes ADD COLUMN tag text")
+    source.execute("INSERT INTO shop.notes VALUES (3, 'three', 'c')")
+    source.commit()
+    replicator.run_once()
+    results = {r.table: r for r in job.run()}
+    assert results["notes"].error is None
+    silver = silver_rows(lake_settings, "notes", "note_id")
+    assert {k: (row["text_body"], row["tag"]) for k, row in silver.items()} == {
+        1: ("one", None),
+        2: ("two", None),
+        3: ("three", "c"),
+    }
+    assert {row["body"] for row in silver.values()} == {None}

@@ -196,3 +196,31 @@ def test_loads_stamp_what_they_change_and_keep_what_it_replaced(
     assert (compacted.upserts, compacted.deletes) == (0, 0)
     assert load_ids(warehouse, schema, "order_items", "order_item_id") == ids
     assert_lake_equals_source(warehouse, schema, source)
+
+
+def test_a_changed_key_reloads_the_table_under_the_new_one(
+    replicator, job, source, loader, warehouse, warehouse_settings
+):
+    """The source's primary key moved to other columns: silver merges by the new key, and the
+    warehouse, whose table was keyed by the old one, reloads it whole instead of stopping on a
+    unique violation."""
+    schema = warehouse_settings.warehouse.lake_schema
+    source.execute("CREATE TABLE shop.seats (seat_id int PRIMARY KEY, code text NOT NULL, holder text)")
+    source.execute("INSERT INTO shop.seats VALUES (1, 'A1', 'ann'), (2, 'A2', 'bo')")
+    source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.seats")
+    source.commit()
+    replicator.run_once()
+    job.run()
+    loader.run(["seats"])
+    source.execute("ALTER TABLE shop.seats DROP CONSTRAINT seats_pkey, ADD PRIMARY KEY (code)")
+    source.execute("UPDATE shop.seats SET seat_id = 2, holder = 'cy' WHERE code = 'A1'")  # two seat_id 2 now
+    source.execute("UPDATE shop.seats SET holder = 'di' WHERE code = 'A2'")
+    source.commit()
+    replicator.run_once()
+    assert not [r for r in job.run() if r.error]
+    (result,) = loader.run(["seats"])
+    assert any("key changed from (seat_id) to (code)" in change for change in result.schema_changes)
+    assert lake_rows(warehouse, schema, "seats", "code") == {
+        "A1": {"seat_id": 2, "code": "A1", "holder": "cy"},
+        "A2": {"seat_id": 2, "code": "A2", "holder": "di"},
+    }
