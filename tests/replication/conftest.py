@@ -20,13 +20,17 @@ def engine(engine_settings, source) -> NativeEngine:
     return NativeEngine(engine_settings, database=source.info.dbname)
 
 
-def apply_ops(rows: pa.Table | None, key: str) -> dict[object, dict[str, object]]:
+def apply_ops(rows: pa.Table | None, key: str | tuple[str, ...]) -> dict[object, dict[str, object]]:
     """Fold raw rows in commit order into the table they describe, keyed by primary key.
 
     A snapshot batch is the whole table as of its LSN, so a newer one (a resync) starts over.
     A column in `_unchanged` keeps the key's previous value; after a key change (a delete,
     then at the next `_seq` an insert) the old key's.
     """
+
+    def key_of(row: dict[str, object]) -> object:
+        return row[key] if isinstance(key, str) else tuple(row[k] for k in key)
+
     state: dict[object, dict[str, object]] = {}
     snapshot, deleted = None, None
     for row in sorted(rows.to_pylist() if rows else [], key=lambda r: (r["_lsn"], r["_seq"])):
@@ -37,15 +41,15 @@ def apply_ops(rows: pa.Table | None, key: str) -> dict[object, dict[str, object]
         if op == "truncate":
             state.clear()
         elif op == "delete":
-            deleted = (row["_lsn"], row["_seq"], state.pop(row[key], None))
+            deleted = (row["_lsn"], row["_seq"], state.pop(key_of(row), None))
         else:
             values = {k: v for k, v in row.items() if k not in META_COLUMNS}
-            before = state.get(row[key])
+            before = state.get(key_of(row))
             if op == "insert" and deleted and deleted[:2] == (row["_lsn"], row["_seq"] - 1):
                 before = deleted[2]  # a key change: untouched values are the old key's
             for column in row.get("_unchanged") or ():
                 values[column] = before[column]
-            state[row[key]] = values
+            state[key_of(row)] = values
     return state
 
 

@@ -3,7 +3,9 @@ generated columns as it publishes them, and tables under any name Postgres allow
 
 from __future__ import annotations
 
-from tests.replication.conftest import raw_state
+from datetime import date
+
+from tests.replication.conftest import apply_ops, raw_state
 
 
 def raw_columns(engine, table: str) -> set[str]:
@@ -117,3 +119,35 @@ def test_a_table_whose_name_needs_quotes_replicates(engine, source) -> None:
     source.commit()
     engine.run_once()
     assert raw_state(engine, "Gift Cards", "Code") == {"A": {"Code": "A", "balance": 5}}
+
+
+def test_a_partitioned_table_published_via_its_root_arrives_as_one_table(engine, source) -> None:
+    """With `publish_via_partition_root`, the partitions' rows and changes (a row moving between
+    partitions included) reach raw as the root table's."""
+    source.execute(
+        "CREATE TABLE shop.readings (reading_id int, taken_on date, value numeric, PRIMARY KEY (reading_id, taken_on))"
+        " PARTITION BY RANGE (taken_on)"
+    )
+    source.execute(
+        "CREATE TABLE shop.readings_2025 PARTITION OF shop.readings FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')"
+    )
+    source.execute(
+        "CREATE TABLE shop.readings_2026 PARTITION OF shop.readings FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')"
+    )
+    source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.readings")
+    source.execute("ALTER PUBLICATION shop_cdc SET (publish_via_partition_root = true)")
+    source.execute("INSERT INTO shop.readings VALUES (1, '2025-06-01', 1.5), (2, '2026-06-01', 2.5)")
+    source.commit()
+    first = engine.run_once().batches[0]
+    assert {"readings_2025", "readings_2026"}.isdisjoint(first.tables) and first.tables["readings"].rows == 2
+    assert first.schemas["readings"].key == ["reading_id", "taken_on"]
+    source.execute("UPDATE shop.readings SET taken_on = '2026-02-01' WHERE reading_id = 1")  # to the other partition
+    source.execute("INSERT INTO shop.readings VALUES (3, '2025-12-31', 3.5)")
+    source.commit()
+    engine.run_once()
+    rows = apply_ops(engine.raw.read_table("readings"), ("reading_id", "taken_on"))
+    assert {k: str(r["value"]) for k, r in rows.items()} == {
+        (1, date(2026, 2, 1)): "1.5",
+        (2, date(2026, 6, 1)): "2.5",
+        (3, date(2025, 12, 31)): "3.5",
+    }
