@@ -133,9 +133,10 @@ def keyless_tables(manifests: list[Manifest]) -> list[str]:
     return sorted(name for name in held - known if name not in keys)
 
 
-def case_twins(manifests: list[Manifest]) -> dict[str, str]:
-    """{table: the error} for tables with two columns whose names differ only in case: Spark and
-    silver's tables read column names without case, so one would overwrite the other."""
+def unprocessable_columns(manifests: list[Manifest]) -> dict[str, str]:
+    """{table: the error} for tables with a column silver's Spark job cannot address as it is:
+    two names that differ only in case (Spark reads names without case, so one would overwrite
+    the other), or a name with a dot or a backtick (Spark reads those as paths and quotes)."""
     newest: dict[str, list[str]] = {}
     for manifest in manifests:
         newest |= {name: list(schema.columns) for name, schema in manifest.schemas.items()}
@@ -145,11 +146,16 @@ def case_twins(manifests: list[Manifest]) -> dict[str, str]:
         for column in columns:
             by_fold.setdefault(column.casefold(), []).append(column)
         if twins := next((names for names in by_fold.values() if len(names) > 1), None):
-            found[table] = (
-                f"columns {' and '.join(repr(c) for c in twins)} differ only in case, and Spark reads column "
-                "names without case: rename one at the source, or leave one out of the publication's column "
-                "list; the rows wait in the raw zone"
-            )
+            named = " and ".join(repr(c) for c in twins)
+            problem = f"columns {named} differ only in case, and Spark reads column names without case"
+        elif odd := next((c for c in columns if "." in c or "`" in c), None):
+            problem = f"column {odd!r} has a dot or a backtick in its name, which Spark reads as a path or a quote"
+        else:
+            continue
+        found[table] = (
+            f"{problem}: rename it at the source, or leave it out of the publication's column list; "
+            "the rows wait in the raw zone"
+        )
     return found
 
 

@@ -34,7 +34,14 @@ from pyspark.sql.types import ArrayType, StringType
 from services.lakehouse import quarantine
 from services.lakehouse.backlog import BOOKMARK, SilverBacklog
 from services.lakehouse.changes import KEEP, UNKNOWN, after_last_truncate, latest_per_key
-from services.lakehouse.design import NOW, TABLE_PROPERTIES, SilverTable, case_twins, keyless_tables, silver_designs
+from services.lakehouse.design import (
+    NOW,
+    TABLE_PROPERTIES,
+    SilverTable,
+    keyless_tables,
+    silver_designs,
+    unprocessable_columns,
+)
 from services.lakehouse.schema import evolve_table
 from services.platform.catalog import CATALOG_NAME
 from services.platform.iceberg import commit_with_properties
@@ -116,7 +123,7 @@ class SilverJob:
             name: "no primary key at the source: silver keys every row by it. Add one to the source table (or "
             "leave it out of the publication); its rows so far wait in the raw zone"
             for name in keyless_tables(manifests)
-        } | case_twins(manifests)
+        } | unprocessable_columns(manifests)
         chosen = [design for design in designs if (not tables or design.name in tables) and design.name not in refused]
         refused_here = [name for name in sorted(refused) if not tables or name in tables]
         results |= {name: TableResult(name, error=refused[name]) for name in refused_here}
