@@ -33,8 +33,13 @@ def evolve_table(
     incoming: StructType,
     properties: dict[str, str],
     error: type[Exception],
+    replacing: bool = False,
 ) -> list[str]:
-    """Create `target` for `incoming` rows, or evolve it to take them; return what changed."""
+    """Create `target` for `incoming` rows, or evolve it to take them; return what changed.
+
+    `replacing`: every row is about to be written anew (the source's table was copied anew, as
+    replication does after a type change), so a column whose type changed in a way Iceberg cannot
+    widen is dropped and added again under its new type instead of stopping the table."""
     keyed = {**properties, KEY_PROPERTY: ",".join(design.keys)}
     if not spark.catalog.tableExists(target):
         props = ", ".join(f"'{k}'='{v}'" for k, v in keyed.items())
@@ -55,6 +60,11 @@ def evolve_table(
             spark.sql(f"ALTER TABLE {target} ADD COLUMN `{field.name}` {field.dataType.simpleString()}")
             changes.append(f"added {field.name} {field.dataType.simpleString()}")
         elif old.simpleString() != field.dataType.simpleString():  # nullability aside
+            if not _widens(old, field.dataType) and replacing:
+                spark.sql(f"ALTER TABLE {target} DROP COLUMN `{field.name}`")
+                spark.sql(f"ALTER TABLE {target} ADD COLUMN `{field.name}` {field.dataType.simpleString()}")
+                changes.append(f"retyped {field.name} {old.simpleString()} -> {field.dataType.simpleString()}")
+                continue
             if not _widens(old, field.dataType):
                 raise error(
                     f"{target}.{field.name} changed from {old.simpleString()} to {field.dataType.simpleString()} "

@@ -210,7 +210,13 @@ class SilverJob:
             quarantine.record(self.spark, held, record, rechecked)
         clean = checked.filter(F.size("_broken") == 0).drop("_broken", UNKNOWN)
         result.schema_changes = evolve_table(
-            self.spark, target, design, clean.drop(*PIPELINE_COLUMNS).schema, TABLE_PROPERTIES, SchemaEvolutionError
+            self.spark,
+            target,
+            design,
+            clean.drop(*PIPELINE_COLUMNS).schema,
+            TABLE_PROPERTIES,
+            SchemaEvolutionError,
+            replacing=stored is None,
         )
         bookmark = {BOOKMARK: str(batches[-1].end_lsn)} if batches else {}
         # before silver's commit: a rerun must never bring back a row the source changed since

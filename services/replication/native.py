@@ -86,7 +86,7 @@ class SourceTable:
 
     @property
     def described(self) -> TableSchema:
-        return TableSchema(list(self.key), dict(self.column_ids))
+        return TableSchema(list(self.key), dict(self.column_ids), {c.name: c.type_name for c in self.columns})
 
     @property
     def column_names(self) -> list[str]:
@@ -270,7 +270,8 @@ class NativeEngine:
         exported snapshot at P, then the slot's changes committed before P, then the copies."""
         for table in tables:
             log.info(
-                "copying %s.%s anew: it joined the publication or gained a column with a default",
+                "copying %s.%s anew: it joined the publication, gained a column its changes never carried,"
+                " or a column changed type",
                 table.schema,
                 table.name,
             )
@@ -476,17 +477,21 @@ def _unrepresentable(found: dict[int, list[tuple[str, str]]], count: int) -> pa.
 def _stale(
     tables: list[SourceTable], latest: Manifest, holds_values: Callable[[SourceTable, set[str]], bool]
 ) -> list[SourceTable]:
-    """Tables the raw zone must copy anew: those not published at the last run, and those with a
-    column their changes never carried but whose existing rows hold values: one added with a
-    default, or one the publication's column list took in later (`holds_values` asks the source).
-    A manifest without schemas, from an older release, says nothing."""
+    """Tables the raw zone must copy anew: those not published at the last run, those with a
+    column their changes never carried but whose existing rows hold values (one added with a
+    default, or one the publication's column list took in later: `holds_values` asks the source),
+    and those with a column whose type changed (old rows would otherwise keep the old type's
+    values beside the new one's). A manifest without schemas, from an older release, says nothing."""
     if not latest.schemas:
         return []
     stale = []
     for table in tables:
         known = latest.schemas.get(table.name)
         added = {name for name, attnum in table.column_ids if known is None or known.columns.get(name) != attnum}
-        if known is None or added & table.defaulted or (added and holds_values(table, added)):
+        retyped = known is not None and any(
+            known.types.get(c.name, c.type_name) != c.type_name for c in table.columns if c.name not in added
+        )
+        if known is None or retyped or added & table.defaulted or (added and holds_values(table, added)):
             stale.append(table)
     return stale
 

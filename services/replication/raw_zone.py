@@ -80,11 +80,12 @@ class TableFiles:
 
 @dataclass
 class TableSchema:
-    """A source table's primary key and its columns' ids (attnum): a column dropped and added
-    again under the same name has a new id."""
+    """A source table's primary key, its columns' ids (attnum: a column dropped and added again
+    under the same name has a new id) and types (a changed type makes the table copied anew)."""
 
     key: list[str] = field(default_factory=list)
     columns: dict[str, int] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)  # as Postgres names them (format_type); older: none
 
 
 @dataclass

@@ -47,7 +47,7 @@ from services.warehouse.postgres_schema import (
     ensure_lake_table,
     ensure_lookup_indexes,
     previous_versions,
-    primary_key,
+    reload_reason,
 )
 from services.warehouse.tables import LakeTable
 
@@ -131,22 +131,22 @@ class WarehouseLoader:
             result.mode = f"empty: {table.identifier} does not exist yet"
             return result
         current = iceberg.current_snapshot()
-        rekeyed = table.keys and primary_key(self.conn, self.schema, table.name) not in ((), table.keys)
-        loaded = None if full_refresh or rekeyed else self.loaded_snapshot(table.name)  # a new key: all again
+        arrow = schema_to_pyarrow(iceberg.schema())
+        reload = reload_reason(self.conn, self.schema, table.name, arrow, table.keys)
+        loaded = None if full_refresh or reload else self.loaded_snapshot(table.name)
         if current is None or loaded == current.snapshot_id:
             return result
         result.snapshot_id = current.snapshot_id
         now = _plan(iceberg, current.snapshot_id)
         then = _plan(iceberg, loaded) if loaded is not None else None
         with self.conn.transaction():
+            if reload:  # emptied here, loaded whole below: one transaction, so never half-loaded
+                self.conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(self.schema, table.name)))
             result.schema_changes = ensure_lake_table(
-                self.conn,
-                self.schema,
-                table.name,
-                schema_to_pyarrow(iceberg.schema()),
-                table.keys,
-                table.keeps_previous,
+                self.conn, self.schema, table.name, arrow, table.keys, table.keeps_previous, retype=bool(reload)
             )
+            if reload:
+                result.schema_changes.append(f"reloaded whole: {reload}")
             result.load_id = self.conn.execute(
                 sql.SQL("SELECT nextval({})").format(sql.Literal(f"{self.schema}.{LOAD_IDS}"))
             ).fetchone()[0]

@@ -77,20 +77,34 @@ def primary_key(conn: psycopg.Connection, schema: str, table: str) -> tuple[str,
     return tuple(row[0] for row in rows)
 
 
+def reload_reason(
+    conn: psycopg.Connection, schema: str, table: str, arrow: pa.Schema, keys: tuple[str, ...]
+) -> str | None:
+    """Why the lake table must be emptied and loaded whole (a column's type changed in a way
+    Postgres cannot widen in place, or the key moved to other columns), or None."""
+    existing = existing_columns(conn, schema, table)
+    for f in arrow:
+        old, new = existing.get(f.name), _postgres_type(f.type)
+        if old is not None and old != new and not _is_widening(old, new):
+            return f"{f.name} changed from {old} to {new}"
+    old_key = primary_key(conn, schema, table) if existing else ()
+    if keys and old_key and old_key != keys:
+        return f"key changed from ({', '.join(old_key)}) to ({', '.join(keys)})"
+    return None
+
+
 def _rekey(conn: psycopg.Connection, schema: str, table: str, old: tuple[str, ...], new: tuple[str, ...]) -> str:
-    """The source changed the table's key: the rows, keyed by the old one, are emptied in this
-    load's transaction and the caller copies the table whole under the new key."""
+    """The source moved the table's key to other columns (the caller emptied the table first)."""
     target = sql.Identifier(schema, table)
     constraint = conn.execute(
         "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
         (target.as_string(conn),),
     ).fetchone()[0]
     conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(target, sql.Identifier(constraint)))
-    conn.execute(sql.SQL("DELETE FROM {}").format(target))
     conn.execute(
         sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(target, sql.SQL(", ").join(map(sql.Identifier, new)))
     )
-    return f"key changed from ({', '.join(old)}) to ({', '.join(new)}): reloaded whole"
+    return f"key changed from ({', '.join(old)}) to ({', '.join(new)})"
 
 
 def _drop_dependent_views(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
@@ -110,18 +124,26 @@ def _drop_dependent_views(conn: psycopg.Connection, schema: str, table: str) -> 
 
 
 def ensure_lake_table(
-    conn: psycopg.Connection, schema: str, table: str, arrow: pa.Schema, keys: tuple[str, ...], previous: bool
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    arrow: pa.Schema,
+    keys: tuple[str, ...],
+    previous: bool,
+    retype: bool = False,
 ) -> list[str]:
     """The lake table (and its previous versions' table), created or evolved; returns the changes made."""
-    changes = ensure_table(conn, schema, table, arrow, keys)
-    return changes + (ensure_table(conn, schema, previous_versions(table), arrow, ()) if previous else [])
+    changes = ensure_table(conn, schema, table, arrow, keys, retype)
+    return changes + (ensure_table(conn, schema, previous_versions(table), arrow, (), retype) if previous else [])
 
 
 def ensure_table(
-    conn: psycopg.Connection, schema: str, table: str, arrow: pa.Schema, keys: tuple[str, ...]
+    conn: psycopg.Connection, schema: str, table: str, arrow: pa.Schema, keys: tuple[str, ...], retype: bool = False
 ) -> list[str]:
     """Create `schema.table` for `arrow` (primary key `keys`, if any) with the load id, or evolve
-    it; returns the changes made, for the log."""
+    it; returns the changes made, for the log. A type that cannot be widened in place is refused,
+    unless `retype` (the table is being loaded whole, see `reload_reason`): then the column is
+    dropped and added again under its new type."""
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     target = sql.Identifier(schema, table)
     existing = existing_columns(conn, schema, table)
@@ -152,6 +174,16 @@ def ensure_table(
             conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(target, sql.Identifier(name), sql.SQL(kind)))
             changes.append(f"added {name} {kind}")
         elif old != kind:
+            if not _is_widening(old, kind) and retype:
+                changes += [
+                    f"dropped view {view} (dbt recreates it)" for view in _drop_dependent_views(conn, schema, table)
+                ]
+                conn.execute(sql.SQL("ALTER TABLE {} DROP COLUMN {}").format(target, sql.Identifier(name)))
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(target, sql.Identifier(name), sql.SQL(kind))
+                )
+                changes.append(f"retyped {name} {old} -> {kind}")
+                continue
             if not _is_widening(old, kind):
                 raise WarehouseSchemaError(
                     f"{schema}.{table}.{name} is {old} in the warehouse but {kind} in Iceberg; "
@@ -165,7 +197,7 @@ def ensure_table(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(target, sql.Identifier(name), sql.SQL(kind))
             )
             changes.append(f"widened {name} {old} -> {kind}")
-    if keys and (old_key := primary_key(conn, schema, table)) != keys:
+    if keys and (old_key := primary_key(conn, schema, table)) and old_key != keys:
         changes.append(_rekey(conn, schema, table, old_key, keys))
     return changes
 

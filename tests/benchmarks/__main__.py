@@ -20,6 +20,7 @@ BENCHMARKS = (
     "lakehouse",
     "warehouse",
     "reconcile",
+    "new_table",
     "streaming",
     "pipeline",
     "compose",

@@ -12,6 +12,7 @@ from services.source.tick import tick
 from services.warehouse import loader as loader_module
 from services.warehouse.postgres_schema import LOAD_ID
 from tests.fixed_time import TICK_AT
+from tests.lakehouse.conftest import silver_rows
 from tests.replication.conftest import source_rows
 from tests.warehouse.conftest import lake_rows
 
@@ -224,3 +225,30 @@ def test_a_changed_key_reloads_the_table_under_the_new_one(
         "A1": {"seat_id": 2, "code": "A1", "holder": "cy"},
         "A2": {"seat_id": 2, "code": "A2", "holder": "di"},
     }
+
+
+def test_a_type_no_hop_can_widen_copies_the_table_anew_at_every_hop(
+    replicator, job, source, loader, warehouse, warehouse_settings
+):
+    """`ALTER COLUMN ... TYPE text USING ...` rewrote every row at the source: replication copies
+    the table anew, silver and the warehouse take the new type and every value, nothing stops."""
+    schema = warehouse_settings.warehouse.lake_schema
+    source.execute("CREATE TABLE shop.stock (item_id int PRIMARY KEY, qty int)")
+    source.execute("INSERT INTO shop.stock VALUES (1, 5), (2, 7)")
+    source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.stock")
+    source.commit()
+    replicator.run_once()
+    job.run()
+    loader.run(["stock"])
+    source.execute("ALTER TABLE shop.stock ALTER COLUMN qty TYPE text USING qty || ' units'")
+    source.execute("INSERT INTO shop.stock VALUES (3, 'a dozen')")
+    source.commit()
+    copied = replicator.run_once()
+    assert [b.tables["stock"].rows for b in copied.batches if b.kind == "snapshot"] == [3]  # anew, the new type
+    silver = {r.table: r for r in job.run()}["stock"]
+    assert silver.error is None and "retyped qty int -> string" in silver.schema_changes
+    (loaded,) = loader.run(["stock"])
+    assert "reloaded whole: qty changed from integer to text" in loaded.schema_changes
+    expected = {1: "5 units", 2: "7 units", 3: "a dozen"}
+    assert {k: r["qty"] for k, r in silver_rows(warehouse_settings, "stock", "item_id").items()} == expected
+    assert {k: r["qty"] for k, r in lake_rows(warehouse, schema, "stock", "item_id").items()} == expected
