@@ -84,6 +84,11 @@ class AirbyteSyncResult:
         return {}
 
     @property
+    def retired(self) -> list[str]:
+        """Tables no longer published: Airbyte's connection settings say, not the sync's result."""
+        return []
+
+    @property
     def lag_seconds(self) -> None:
         """Airbyte reports no commit times, so no lag (the native engine's result has one)."""
         return None

@@ -54,6 +54,10 @@ def replicate(
         console.print("nothing pending: raw is up to date")
     else:
         console.print(f"replicated {result.summary()}{lag}")
+    for table in result.retired:
+        console.print(
+            f"[yellow]{table}: retired:[/] published no more; raw, silver and the warehouse keep its last state"
+        )
     for table, error in result.stopped.items():
         console.print(f"[red]{table}: STOPPED:[/] {error}")
     if result.stopped:  # every other table went on; these wait for their fix

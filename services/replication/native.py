@@ -98,6 +98,7 @@ class ReplicationResult:
     batches: list[Manifest] = field(default_factory=list)
     seconds: float = 0.0
     stopped: dict[str, str] = field(default_factory=dict)  # "schema.table": why it was left out, and the fix
+    retired: list[str] = field(default_factory=list)  # tables raw held that are published no more
 
     @property
     def rows(self) -> int:
@@ -114,7 +115,8 @@ class ReplicationResult:
 
     def summary(self) -> str:
         moved = f"{len(self.batches)} batches, {self.rows:,} rows, {self.megabytes:.1f} MB in {self.seconds:.1f} s"
-        return moved + (f"; {len(self.stopped)} tables STOPPED" if self.stopped else "")
+        retired = f"; retired (no longer published): {', '.join(self.retired)}" if self.retired else ""
+        return moved + (f"; {len(self.stopped)} tables STOPPED" if self.stopped else "") + retired
 
 
 def _no_step(point: str) -> None:
@@ -182,6 +184,13 @@ class NativeEngine:
                 latest = self._snapshot(conn, tables)
                 result.batches.append(latest)
                 report(latest)
+            result.retired = sorted(set(latest.schemas) - {t.name for t in published})
+            for name in result.retired:
+                log.warning(
+                    "%s left the publication (or the source): raw keeps what it holds, silver and the warehouse "
+                    "keep its last state, and no change of it arrives any more",
+                    name,
+                )
             checkpoint = latest.end_lsn
             self._advance(conn, checkpoint)
             values = TextValues(conn)

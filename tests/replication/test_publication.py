@@ -151,3 +151,15 @@ def test_a_partitioned_table_published_via_its_root_arrives_as_one_table(engine,
         (2, date(2026, 6, 1)): "2.5",
         (3, date(2025, 12, 31)): "3.5",
     }
+
+
+def test_a_table_that_leaves_the_publication_is_named_as_retired(engine, source) -> None:
+    publish(source, "CREATE TABLE shop.coupons (code text PRIMARY KEY)", "coupons", "shop.coupons")
+    source.execute("INSERT INTO shop.coupons VALUES ('SPRING')")
+    source.commit()
+    assert engine.run_once().retired == []
+    source.execute("ALTER PUBLICATION shop_cdc DROP TABLE shop.coupons")
+    source.commit()
+    result = engine.run_once()
+    assert result.retired == ["coupons"] and "retired (no longer published): coupons" in result.summary()
+    assert raw_state(engine, "coupons", "code") == {"SPRING": {"code": "SPRING"}}  # what raw holds is kept
