@@ -21,6 +21,7 @@ BENCHMARKS = (
     "warehouse",
     "reconcile",
     "new_table",
+    "wide_table",
     "streaming",
     "pipeline",
     "compose",
