@@ -26,7 +26,10 @@ def _array_literal(column: pa.ListArray | pa.LargeListArray) -> pa.Array:
     values = pc.cast(column.flatten(), pa.string())
     escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
     quoted = pc.fill_null(pc.binary_join_element_wise('"', escaped, '"', ""), "NULL")
-    joined = pc.binary_join(pa.ListArray.from_arrays(column.offsets, quoted, mask=column.is_null()), ",")
+    # A slice of a larger array (a record batch cut from a file) has offsets that start past 0,
+    # which from_arrays refuses beside a null mask; flatten() already starts at the slice.
+    offsets = pc.subtract(column.offsets, column.offsets[0]) if len(column) else column.offsets
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, quoted, mask=column.is_null()), ",")
     return pc.binary_join_element_wise("{", joined, "}", "")
 
 
