@@ -19,7 +19,7 @@ ROWS = 1_000_000
 # (type, the value of row n): ten kinds, each ten times, make the 100 columns
 KINDS = (
     ("int", "mod(n * {i}, 100003)"),
-    ("bigint", "n * 1000003 + {i}"),
+    ("bigint", "n::bigint * 1000003 + {i}"),
     ("numeric(14, 4)", "mod(n * {i}, 1000003) / 7.0"),
     ("double precision", "n / ({i} + 0.5)"),
     ("text", "'value ' || n || ' of column {i}'"),
