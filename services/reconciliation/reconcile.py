@@ -34,13 +34,13 @@ from pyiceberg.exceptions import NoSuchTableError
 from services.lakehouse.quarantine import STILL_QUARANTINED
 from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, kinesis_client, postgres_connect, s3_client
+from services.platform.pg_keys import key_columns
 from services.platform.settings import DBT_PROJECT_DIR, Settings
 from services.reconciliation.checks import Check, ReconciliationError
 from services.reconciliation.diff import first_differences
 from services.reconciliation.raw_state import raw_files, raw_state
 from services.reconciliation.sides import ArrowSide, Column, Fingerprint, PostgresSide, Side, columns_of
 from services.replication.raw_zone import RawZone
-from services.replication.source_keys import key_columns
 from services.streaming.reader import ShardReader
 
 log = logging.getLogger(__name__)
@@ -52,11 +52,11 @@ TABLES_AT_ONCE = 1  # within one table, Postgres and DuckDB already work side by
 
 @dataclass(frozen=True)
 class SourceTable:
+    schema: str  # where the table lives at the source
     name: str
     keys: list[str]
     columns: list[Column]
     row_filter: str | None = None  # the publication's WHERE: rows outside it are not the pipeline's
-    schema: str = "shop"  # where the table lives at the source
 
 
 def published_tables(conn: psycopg.Connection, publication: str) -> list[SourceTable]:
@@ -72,7 +72,7 @@ def published_tables(conn: psycopg.Connection, publication: str) -> list[SourceT
     ):
         keys = list(key_columns(conn, oid))
         columns = [c for c in columns_of(conn, schema, name) if c.source in published]
-        tables.append(SourceTable(name, keys, columns, row_filter, schema))
+        tables.append(SourceTable(schema, name, keys, columns, row_filter))
     return tables
 
 

@@ -42,6 +42,7 @@ from psycopg import sql
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from services.platform.clients import Role, postgres_arrow_connect, postgres_connect, s3_client
+from services.platform.pg_keys import key_columns
 from services.platform.settings import Settings
 from services.replication.errors import ReplicationError
 from services.replication.pgoutput import UNCHANGED, Begin, Change, Commit, Relation, Truncate, decode
@@ -58,7 +59,6 @@ from services.replication.raw_zone import (
 )
 from services.replication.refusals import qualified, refusals
 from services.replication.slot_wait import create_logical_slot
-from services.replication.source_keys import key_columns
 from services.replication.types import NOT_FINITE, ColumnType, TextValues, Unrepresentable
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class NativeEngine:
             for table, error in result.stopped.items():
                 log.error("%s: STOPPED: %s", table, error)
             tables = [t for t in published if qualified(t) not in result.stopped]
-            self.left_out = {(t.schema, t.name) for t in published} - {(t.schema, t.name) for t in tables}
+            self.left_out = {(t.schema, t.name) for t in published if qualified(t) in result.stopped}
             self.schemas = {t.name: t.described for t in tables}
             if resync or not has_snapshot or latest is None:
                 latest = self._snapshot(conn, tables)

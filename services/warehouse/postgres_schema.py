@@ -19,6 +19,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from services.platform.pg_keys import key_columns_of
 from services.platform.type_maps import UnsupportedTypeError, postgres_type
 
 
@@ -65,18 +66,6 @@ def existing_columns(conn: psycopg.Connection, schema: str, table: str) -> dict[
     return dict(rows)
 
 
-def primary_key(conn: psycopg.Connection, schema: str, table: str) -> tuple[str, ...]:
-    """The columns of the table's primary key, in order; () without one (or without the table)."""
-    rows = conn.execute(
-        "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
-        " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
-        " WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)",
-        (schema, table),
-    ).fetchall()
-    return tuple(row[0] for row in rows)
-
-
 def reload_reason(
     conn: psycopg.Connection, schema: str, table: str, arrow: pa.Schema, keys: tuple[str, ...]
 ) -> str | None:
@@ -87,8 +76,8 @@ def reload_reason(
         old, new = existing.get(f.name), _postgres_type(f.type)
         if old is not None and old != new and not _is_widening(old, new):
             return f"{f.name} changed from {old} to {new}"
-    old_key = primary_key(conn, schema, table) if existing else ()
-    if keys and old_key and old_key != keys:
+    old_key = key_columns_of(conn, schema, table)
+    if keys and existing and old_key != keys:  # (a lake table without a key gets one the same way)
         return f"key changed from ({', '.join(old_key)}) to ({', '.join(keys)})"
     return None
 
@@ -96,11 +85,11 @@ def reload_reason(
 def _rekey(conn: psycopg.Connection, schema: str, table: str, old: tuple[str, ...], new: tuple[str, ...]) -> str:
     """The source moved the table's key to other columns (the caller emptied the table first)."""
     target = sql.Identifier(schema, table)
-    constraint = conn.execute(
+    for (constraint,) in conn.execute(
         "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
         (target.as_string(conn),),
-    ).fetchone()[0]
-    conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(target, sql.Identifier(constraint)))
+    ).fetchall():
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(target, sql.Identifier(constraint)))
     conn.execute(
         sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(target, sql.SQL(", ").join(map(sql.Identifier, new)))
     )
@@ -197,7 +186,7 @@ def ensure_table(
                 sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}").format(target, sql.Identifier(name), sql.SQL(kind))
             )
             changes.append(f"widened {name} {old} -> {kind}")
-    if keys and (old_key := primary_key(conn, schema, table)) and old_key != keys:
+    if keys and (old_key := key_columns_of(conn, schema, table)) != keys:
         changes.append(_rekey(conn, schema, table, old_key, keys))
     return changes
 

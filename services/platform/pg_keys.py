@@ -1,4 +1,5 @@
-"""The key of a source table, as replication, silver, the warehouse and reconciliation all use it."""
+"""The key of a Postgres table: the source's, as replication, silver, the warehouse and reconciliation
+all use it, and the warehouse's own lake tables'."""
 
 from __future__ import annotations
 
@@ -19,3 +20,9 @@ def key_columns(conn: psycopg.Connection, oid: int) -> tuple[str, ...]:
             (oid,),
         )
     )
+
+
+def key_columns_of(conn: psycopg.Connection, schema: str, table: str) -> tuple[str, ...]:
+    """`key_columns` by name; () where the table does not exist."""
+    row = conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))::oid", (schema, table)).fetchone()
+    return key_columns(conn, row[0]) if row[0] is not None else ()
