@@ -26,6 +26,22 @@ EXOTIC = {  # column -> (type, a value)
 }  # xml too, where the server is built with libxml (the embedded one is not)
 
 
+ODD_NAMES = (  # column names Postgres accepts that collide with the pipeline's or an engine's syntax
+    "_op",
+    "_lsn",
+    "__raw",
+    "a.b",
+    "x`y",
+    "it's",
+    'say "hi"',
+    "back\\slash",
+    "100%",
+    "Name",
+    "name",
+    "ü é",
+)
+
+
 def publish_exotic_table(source: psycopg.Connection) -> None:
     """`shop.exotic`: a row of every such type, a row of NULLs, published (committed)."""
     source.execute("CREATE TYPE shop.mood AS ENUM ('happy', 'sad')")

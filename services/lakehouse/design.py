@@ -13,7 +13,8 @@ Sort orders cluster rows the way they are joined. Every table is Iceberg format 
 zstd Parquet (see `TABLE_PROPERTIES`); its key is the table property `sandbox.primary-key`,
 which the warehouse reads.
 
-A rule's `violation` is a Spark SQL condition that is true for a broken row (`{now}` in it
+A rule's `violation` is a Spark SQL condition that is true for a broken row, naming columns as
+the raw zone does (`raw_zone.raw_column`: the shop's names are the same there) (`{now}` in it
 stands for the moment of the run, from the job's clock); a foreign-key rule names the parent
 table and column instead. Broken rows go to
 `quarantine.<table>` with the rule's name and the raw row; nothing is dropped silently.
@@ -21,9 +22,11 @@ table and column instead. Broken rows go to
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
-from services.replication.raw_zone import Manifest
+from services.replication.raw_zone import Manifest, raw_column
 
 TABLE_PROPERTIES = {
     "format-version": "2",
@@ -33,8 +36,9 @@ TABLE_PROPERTIES = {
     "write.update.mode": "merge-on-read",
     "write.delete.mode": "merge-on-read",
 }
-KEY_PROPERTY = "sandbox.primary-key"  # the table's key columns, comma-separated
+KEY_PROPERTY = "sandbox.primary-key"  # the table's key columns: `key_property`
 EARLIEST_PLAUSIBLE = "TIMESTAMP '2000-01-01 00:00:00'"
+LAKE_TABLE_NAME = re.compile(r"[a-z0-9]([a-z0-9_]{0,253}[a-z0-9])?")  # S3 Tables' rule for table names
 NOW = "{now}"  # in a rule's condition: the moment of the run, as a timestamp literal
 
 
@@ -56,6 +60,16 @@ class SilverTable:
     partitioned_by: str | None  # an Iceberg transform, e.g. months(ordered_at)
     ordered_by: tuple[str, ...]
     rules: tuple[Rule, ...]
+
+
+def key_property(keys: tuple[str, ...]) -> str:
+    """The key columns as `KEY_PROPERTY` holds them: a JSON list, as a name may hold a comma."""
+    return json.dumps(list(keys), ensure_ascii=False)
+
+
+def keys_of_property(text: str) -> tuple[str, ...]:
+    """`key_property`'s inverse; tables of older releases hold the names comma-separated."""
+    return tuple(json.loads(text)) if text.startswith("[") else tuple(text.split(","))
 
 
 def not_null_key(*keys: str) -> Rule:
@@ -112,7 +126,7 @@ SHOP_TABLES: tuple[SilverTable, ...] = (  # parents before children: foreign key
 
 def default_design(name: str, keys: tuple[str, ...]) -> SilverTable:
     """A table of the source that the shop's design does not know: keyed, whole, sorted by key."""
-    return SilverTable(name, keys, None, keys, (not_null_key(*keys),))
+    return SilverTable(name, keys, None, keys, (not_null_key(*map(raw_column, keys)),))
 
 
 def _held_and_keys(manifests: list[Manifest]) -> tuple[set[str], dict[str, tuple[str, ...]]]:
@@ -133,30 +147,18 @@ def keyless_tables(manifests: list[Manifest]) -> list[str]:
     return sorted(name for name in held - known if name not in keys)
 
 
-def unprocessable_columns(manifests: list[Manifest]) -> dict[str, str]:
-    """{table: the error} for tables with a column silver's Spark job cannot address as it is:
-    two names that differ only in case (Spark reads names without case, so one would overwrite
-    the other), or a name with a dot or a backtick (Spark reads those as paths and quotes)."""
-    newest: dict[str, list[str]] = {}
-    for manifest in manifests:
-        newest |= {name: list(schema.columns) for name, schema in manifest.schemas.items()}
-    found = {}
-    for table, columns in newest.items():
-        by_fold: dict[str, list[str]] = {}
-        for column in columns:
-            by_fold.setdefault(column.casefold(), []).append(column)
-        if twins := next((names for names in by_fold.values() if len(names) > 1), None):
-            named = " and ".join(repr(c) for c in twins)
-            problem = f"columns {named} differ only in case, and Spark reads column names without case"
-        elif odd := next((c for c in columns if "." in c or "`" in c), None):
-            problem = f"column {odd!r} has a dot or a backtick in its name, which Spark reads as a path or a quote"
-        else:
-            continue
-        found[table] = (
-            f"{problem}: rename it at the source, or leave it out of the publication's column list; "
-            "the rows wait in the raw zone"
-        )
-    return found
+def unnamable_tables(manifests: list[Manifest]) -> dict[str, str]:
+    """{table: the error} for tables the raw zone holds under a name the Iceberg catalog refuses.
+    S3 Tables (the aws profile's catalog) takes lowercase letters, digits and underscores, starting
+    and ending with a letter or digit; every profile keeps that rule, so what runs here runs there."""
+    held, _ = _held_and_keys(manifests)
+    return {
+        name: f"the table's name {name!r} is not one the Iceberg catalog takes (lowercase letters, digits and "
+        "underscores, starting and ending with a letter or digit): rename the table at the source, or leave it "
+        "out of the publication; its rows wait in the raw zone"
+        for name in sorted(held)
+        if not LAKE_TABLE_NAME.fullmatch(name)
+    }
 
 
 def silver_designs(manifests: list[Manifest]) -> list[SilverTable]:

@@ -32,6 +32,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from services.lakehouse.names import quoted
+
 HELD, WAITING, ENTERED_SILVER, SUPERSEDED = "held", "waiting", "entered_silver", "superseded"
 STILL_QUARANTINED = (HELD, WAITING)  # the states whose row is in quarantine, not in silver
 # Spark's JSON default keeps milliseconds only; a re-entered row must keep its exact times.
@@ -80,7 +82,7 @@ def record(spark: SparkSession, target: str, bad: DataFrame, waiting_rules: set[
         F.current_timestamp().alias("quarantined_at"),
         F.coalesce(state, F.lit(HELD)).alias("state"),
     )
-    view = f"quarantine_{target.rsplit('.', 1)[-1]}"
+    view = quoted(f"quarantine {target}")  # one per table: tables run side by side in one session
     records.createOrReplaceTempView(view)
     spark.sql(
         f"MERGE INTO {target} q USING {view} s "
@@ -123,7 +125,7 @@ def settle(spark: SparkSession, target: str, moved: DataFrame) -> None:
     moved = moved.select("_lsn", "_seq", "state").dropDuplicates(["_lsn", "_seq"])
     if moved.isEmpty():  # no commit for nothing
         return
-    view = f"settled_{target.rsplit('.', 1)[-1]}"
+    view = quoted(f"settled {target}")
     moved.createOrReplaceTempView(view)
     spark.sql(
         f"MERGE INTO {target} q USING {view} s ON q._lsn = s._lsn AND q._seq = s._seq AND q.state = '{WAITING}' "

@@ -40,13 +40,14 @@ from services.lakehouse.design import (
     SilverTable,
     keyless_tables,
     silver_designs,
-    unprocessable_columns,
+    unnamable_tables,
 )
+from services.lakehouse.names import in_raw_names, in_source_names, quoted
 from services.lakehouse.schema import evolve_table
 from services.platform.catalog import CATALOG_NAME
 from services.platform.iceberg import commit_with_properties
 from services.platform.settings import Settings
-from services.replication.raw_zone import META_COLUMNS, Manifest, TableFiles
+from services.replication.raw_zone import META_COLUMNS, Manifest, TableFiles, raw_column, source_column
 
 log = logging.getLogger(__name__)
 RETRIED = "_retried"  # a waiting row of quarantine, checked again
@@ -107,7 +108,7 @@ class SilverJob:
         self.quarantine = f"{CATALOG_NAME}.{settings.lakehouse.quarantine_namespace}"
 
     def table_name(self, table: str) -> str:
-        return f"{self.silver}.{table}"
+        return f"{self.silver}.{quoted(table)}"
 
     def run(self, tables: list[str] | None = None, full_refresh: bool = False) -> list[TableResult]:
         """Bring every (or each named) silver table up to date with the raw zone."""
@@ -123,7 +124,7 @@ class SilverJob:
             name: "no primary key at the source: silver keys every row by it. Add one to the source table (or "
             "leave it out of the publication); its rows so far wait in the raw zone"
             for name in keyless_tables(manifests)
-        } | unprocessable_columns(manifests)
+        } | unnamable_tables(manifests)
         chosen = [design for design in designs if (not tables or design.name in tables) and design.name not in refused]
         refused_here = [name for name in sorted(refused) if not tables or name in tables]
         results |= {name: TableResult(name, error=refused[name]) for name in refused_here}
@@ -161,14 +162,14 @@ class SilverJob:
 
     def _apply(self, design: SilverTable, manifests: list[Manifest], full_refresh: bool) -> TableResult:
         target, result = self.table_name(design.name), TableResult(design.name)
-        held = f"{self.quarantine}.{design.name}"
+        held = f"{self.quarantine}.{quoted(design.name)}"
         if full_refresh:
             self.spark.sql(f"DROP TABLE IF EXISTS {target}")
         mode, batches = self.backlog.pending(design.name, manifests)
         files = [
             f"s3a://{self.raw.bucket}/{key}" for m in batches for key in m.tables.get(design.name, TableFiles()).files
         ]
-        keys = list(design.keys)
+        keys = [raw_column(k) for k in design.keys]  # the job names columns as the raw zone does
         latest = None
         unchanged = sorted({c for m in batches for c in m.tables.get(design.name, TableFiles()).unchanged})
         if files:
@@ -177,8 +178,8 @@ class SilverJob:
                 changes = after_last_truncate(changes)
                 mode = "replace"
         exists = self.spark.catalog.tableExists(target)
-        stored = self.spark.table(target) if mode != "replace" and exists else None
-        waiting = self._waiting(design, held, stored) if stored is not None else None
+        stored = in_raw_names(self.spark.table(target)) if mode != "replace" and exists else None
+        waiting = self._waiting(design, held, stored, keys) if stored is not None else None
         if not files and waiting is None:
             return result
         result.mode, result.batches = ("merge" if stored is not None else mode), len(batches)
@@ -213,7 +214,7 @@ class SilverJob:
             self.spark,
             target,
             design,
-            clean.drop(*PIPELINE_COLUMNS).schema,
+            in_source_names(clean.drop(*PIPELINE_COLUMNS)).schema,
             TABLE_PROPERTIES,
             SchemaEvolutionError,
             replacing=stored is None,
@@ -223,7 +224,8 @@ class SilverJob:
         self._supersede(held, keys, waiting, checked, stored is None, batches)
         self.step("before_commit")  # tests stop the job here: quarantine written, silver not
         if stored is None:
-            data = _as_table(clean.filter(F.col("_op") != "delete").drop(*PIPELINE_COLUMNS), self.spark.table(target))
+            rows = in_source_names(clean.filter(F.col("_op") != "delete").drop(*PIPELINE_COLUMNS))
+            data = _as_table(rows, self.spark.table(target))
             commit_with_properties(self.spark, bookmark, lambda: data.writeTo(target).overwrite(F.lit(True)))
         else:
             self._merge(target, design, clean, unchanged, bookmark)
@@ -233,11 +235,11 @@ class SilverJob:
         checked.unpersist()
         return result
 
-    def _waiting(self, design: SilverTable, held: str, stored: DataFrame) -> DataFrame | None:
+    def _waiting(self, design: SilverTable, held: str, stored: DataFrame, keys: list[str]) -> DataFrame | None:
         """The table's waiting rows of quarantine (None if none), for tables with a rechecked rule."""
         if not any(rule.rechecked for rule in design.rules):
             return None
-        return quarantine.waiting_rows(self.spark, held, stored.schema, list(design.keys))
+        return quarantine.waiting_rows(self.spark, held, stored.schema, keys)
 
     def _supersede(
         self,
@@ -266,22 +268,24 @@ class SilverJob:
     def _merge(
         self, target: str, design: SilverTable, changes: DataFrame, unchanged: list[str], bookmark: dict[str, str]
     ) -> None:
-        """One MERGE by key; a column in a row's `_keep` keeps the value silver holds (see changes.py)."""
-        view = f"changes_{design.name}"
+        """One MERGE by key; a column in a row's `_keep` keeps the value silver holds (see changes.py).
+        `changes` names columns as the job does, the target as the source does (`names.py`)."""
+        view = quoted(f"changes_{design.name}")
         changes.createOrReplaceTempView(view)
         columns = [c for c in changes.columns if c not in PIPELINE_COLUMNS]
 
         def assigned(column: str) -> str:
-            value = f"s.`{column}`"
+            value, stored = f"s.{quoted(column)}", f"t.{quoted(source_column(column))}"
             if column in unchanged:
-                value = f"CASE WHEN array_contains(s.{KEEP}, '{column}') THEN t.`{column}` ELSE {value} END"
-            return f"t.`{column}` = {value}"
+                value = f"CASE WHEN array_contains(s.{KEEP}, '{column}') THEN {stored} ELSE {value} END"
+            return f"{stored} = {value}"
 
         assignments = ", ".join(assigned(c) for c in columns)
-        names = ", ".join(f"`{c}`" for c in columns)
-        values = ", ".join(f"s.`{c}`" for c in columns)
+        names = ", ".join(quoted(source_column(c)) for c in columns)
+        values = ", ".join(f"s.{quoted(c)}" for c in columns)
+        on = " AND ".join(f"t.{quoted(k)} = s.{quoted(raw_column(k))}" for k in design.keys)
         statement = (
-            f"MERGE INTO {target} t USING {view} s ON {' AND '.join(f't.`{k}` = s.`{k}`' for k in design.keys)} "
+            f"MERGE INTO {target} t USING {view} s ON {on} "
             f"WHEN MATCHED AND s._op = 'delete' THEN DELETE "
             f"WHEN MATCHED THEN UPDATE SET {assignments} "
             f"WHEN NOT MATCHED AND s._op <> 'delete' THEN INSERT ({names}) VALUES ({values})"
@@ -303,7 +307,7 @@ class SilverJob:
             keeping = F.size(KEEP) > 0
             known = F.lit(False)
             if stored is not None:
-                keys = list(design.keys)
+                keys = [raw_column(k) for k in design.keys]
                 wanted = latest.filter(keeping).select(*keys).distinct()
                 held = stored.select(*keys).join(wanted, keys, "left_semi").withColumn("_held", F.lit(True))
                 checked = checked.join(held, keys, "left")
@@ -322,7 +326,8 @@ class SilverJob:
             parent_table, parent_key = rule.parent
             known = f"_known_{rule.column}"
             wanted = latest.select(F.col(rule.column).alias(known)).distinct()
-            parents = self.spark.table(self.table_name(parent_table)).select(F.col(parent_key).alias(known))
+            parent = self.spark.table(self.table_name(parent_table))
+            parents = parent.select(F.col(quoted(parent_key)).alias(known))
             found = parents.join(wanted, known, "left_semi")
             checked = checked.join(found, checked[rule.column] == found[known], "left")
             broken.append(F.when(F.col(known).isNull(), F.lit(rule.name)))
@@ -359,7 +364,7 @@ def _with_retried(latest: DataFrame, retried: DataFrame, keys: list[str]) -> Dat
     return latest.unionByName(
         retried.select(
             *[
-                F.col(f"`{c}`") if c in retried.columns else F.lit(None).cast(latest.schema[c].dataType).alias(c)
+                F.col(c) if c in retried.columns else F.lit(None).cast(latest.schema[c].dataType).alias(c)
                 for c in latest.columns
             ]
         )
@@ -373,7 +378,7 @@ def _in_source_columns(retried: DataFrame, manifests: list[Manifest], table: str
     schema = next((m.schemas[table] for m in reversed(manifests) if table in m.schemas), None)
     if schema is None:
         return retried
-    return retried.select(*[f"`{c}`" for c in retried.columns if c in schema.columns or c in PIPELINE_COLUMNS])
+    return retried.select(*[c for c in retried.columns if source_column(c) in schema.columns or c in PIPELINE_COLUMNS])
 
 
 def _as_table(rows: DataFrame, table: DataFrame) -> DataFrame:
@@ -381,7 +386,7 @@ def _as_table(rows: DataFrame, table: DataFrame) -> DataFrame:
     present = set(rows.columns)
     return rows.select(
         *[
-            F.col(f"`{f.name}`") if f.name in present else F.lit(None).cast(f.dataType).alias(f.name)
+            F.col(quoted(f.name)) if f.name in present else F.lit(None).cast(f.dataType).alias(f.name)
             for f in table.schema
         ]
     )
@@ -406,4 +411,5 @@ def _first_line(error: Exception) -> str:
         text = str(java.toString())
     else:
         text = f"{type(error).__name__}: {error}"
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()] or [type(error).__name__]
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]  # "Error:\nwhy"

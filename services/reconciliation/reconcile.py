@@ -100,7 +100,7 @@ def _compare(table: SourceTable, hop: str, expected: Side, actual: Side, note: s
     return Check(table.name, hop, got, want, note, differences)
 
 
-def _iceberg_arrow(catalog: Catalog, identifier: str, columns: list[str] | None = None) -> pa.Table | None:
+def _iceberg_arrow(catalog: Catalog, identifier: tuple[str, str], columns: list[str] | None = None) -> pa.Table | None:
     """The table's current rows (only `columns` of them, those it has, when named)."""
     try:
         table = catalog.load_table(identifier)
@@ -115,7 +115,7 @@ def _iceberg_arrow(catalog: Catalog, identifier: str, columns: list[str] | None 
 def _held(catalog: Catalog, namespace: str, table: str) -> pa.Table | None:
     """The quarantine records whose row is still there: not those that entered silver since or
     that a newer change superseded (see `services/lakehouse/quarantine.py`)."""
-    records = _iceberg_arrow(catalog, f"{namespace}.{table}")
+    records = _iceberg_arrow(catalog, (namespace, table))
     if records is None or "state" not in records.column_names:
         return records
     state = records["state"]
@@ -189,7 +189,7 @@ def table_checks(settings: Settings, table: SourceTable, raw: RawZone, manifests
             raw_side.close()
         state.rows = None
         wanted = list(dict.fromkeys([*table.keys, *(c.name for c in table.columns)]))
-        silver = _iceberg_arrow(catalog, f"{silver_ns}.{table.name}", wanted)
+        silver = _iceberg_arrow(catalog, (silver_ns, table.name), wanted)
         silver_side = ArrowSide(silver, table.columns, table.keys, state.quarantined) if silver else _Empty(table)
         del silver
         checks.append(compare("silver", kept, silver_side, note))

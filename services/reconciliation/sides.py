@@ -92,7 +92,7 @@ class PostgresSide:
             conn.execute(
                 "SELECT a.attname, a.atttypid::int FROM pg_attribute a WHERE a.attrelid = %s::regclass"
                 " AND a.attnum > 0 AND NOT a.attisdropped",
-                (f'"{schema}"."{table}"',),
+                (f"{_quoted(schema)}.{_quoted(table)}",),
             ).fetchall()
         )
         self.integer_key = types.get(keys[0]) in (20, 21, 23)
@@ -100,8 +100,9 @@ class PostgresSide:
             postgres_cell(f"t.{_quoted(c.name)}", _as_stored(c.kind, types.get(c.name))) if c.name in types else "'n'"
             for c in columns
         ]
-        self._cells = sql.SQL(", ").join(sql.SQL(cell) for cell in cells)
-        self._hash = sql.SQL(postgres_row_hash(cells))
+        # every query of these runs with parameters: a `%` in a name is written `%%`
+        self._cells = sql.SQL(", ").join(sql.SQL(cell.replace("%", "%%")) for cell in cells)
+        self._hash = sql.SQL(postgres_row_hash(cells).replace("%", "%%"))
         self._keys = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(k)) for k in keys)
         self._lead = sql.SQL("t.{}").format(sql.Identifier(keys[0]))
         self._excluded, self._params = sql.SQL("true"), []
@@ -119,7 +120,7 @@ class PostgresSide:
             )
             self._params = arrays
         if row_filter:
-            self._excluded = sql.SQL("({}) AND {}").format(sql.SQL(row_filter), self._excluded)
+            self._excluded = sql.SQL("({}) AND {}").format(sql.SQL(row_filter.replace("%", "%%")), self._excluded)
 
     def _where(self, where: Range) -> tuple[sql.Composable, list[object]]:
         if where is None:
@@ -171,7 +172,7 @@ class PostgresSide:
 def _postgres_type(conn: psycopg.Connection, schema: str, table: str, column: str) -> str:
     return conn.execute(
         "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s",
-        (f'"{schema}"."{table}"', column),
+        (f"{_quoted(schema)}.{_quoted(table)}", column),
     ).fetchone()[0]
 
 
@@ -199,34 +200,36 @@ class ArrowSide:
         self.columns, self.keys = columns, keys
         self.db = duckdb.connect()
         self.db.execute("SET enable_progress_bar = false")
+        # DuckDB matches names without case: columns go by position (`k0`.. keys, `c0`.. cells)
+        self._key_aliases = [f"k{i}" for i in range(len(keys))]
         present = set(data.column_names)
-        prepared = {k: data.column(k) for k in keys}
-        for c in columns:
-            if c.name in present and c.name not in prepared:
-                prepared[c.name] = arrow_ready(data.column(c.name), c.kind)
+        prepared = {alias: data.column(k) for alias, k in zip(self._key_aliases, keys, strict=True)}
+        cells = []
+        for i, c in enumerate(columns):
+            if c.name in present:
+                prepared[f"c{i}"] = arrow_ready(data.column(c.name), c.kind)
+            cells.append(duckdb_cell(f"c{i}", c.kind) if c.name in present else "'n'")
         self.integer_key = pa.types.is_integer(data.schema.field(keys[0]).type)
-        cells = [duckdb_cell(_quoted(c.name), c.kind) if c.name in present else "'n'" for c in columns]
         if UNKNOWN in present:  # a value the hop does not know (see raw_state) differs from every value
             prepared[UNKNOWN] = data.column(UNKNOWN)
             cells = [
-                f"CASE WHEN list_contains({UNKNOWN}, '{c.name}') THEN 'u' ELSE {cell} END"
+                f"CASE WHEN list_contains({UNKNOWN}, {_literal(c.name)}) THEN 'u' ELSE {cell} END"
                 for c, cell in zip(columns, cells, strict=True)
             ]
         self.db.register("hop", pa.table(prepared))
         self._cells, self._hash = ", ".join(cells), duckdb_row_hash(cells)
-        self._keys = ", ".join(_quoted(k) for k in keys)
+        self._keys = ", ".join(self._key_aliases)
         self._from = "hop"
         if excluded is not None and excluded.num_rows:
-            self.db.register("excluded", excluded.select(keys))
+            self.db.register("excluded", excluded.select(keys).rename_columns(self._key_aliases))
             self._from = f"hop ANTI JOIN excluded USING ({self._keys})"
 
     def _query(self, select: str, where: Range, group: str = "") -> list[tuple]:
-        lead = _quoted(self.keys[0])
-        condition = "" if where is None else f"WHERE {lead} >= {int(where[0])} AND {lead} < {int(where[1])}"
+        condition = "" if where is None else f"WHERE k0 >= {int(where[0])} AND k0 < {int(where[1])}"
         return self.db.execute(f"SELECT {select} FROM {self._from} {condition} {group}").fetchall()
 
     def span(self) -> tuple[int, int] | None:
-        low, high = self._query(f"min({_quoted(self.keys[0])}), max({_quoted(self.keys[0])})", None)[0]
+        low, high = self._query("min(k0), max(k0)", None)[0]
         return None if low is None else (int(low), int(high))
 
     def fingerprint(self, where: Range = None) -> Fingerprint:
@@ -234,7 +237,7 @@ class ArrowSide:
         return _fingerprint(rows, total)
 
     def buckets(self, where: tuple[int, int], count: int) -> dict[int, Fingerprint]:
-        bucket = f"(({_quoted(self.keys[0])} - {where[0]}) // {bucket_width(where, count)})"
+        bucket = f"((k0 - {where[0]}) // {bucket_width(where, count)})"
         rows = self._query(f"{bucket}, count(*), sum(CAST({self._hash} AS HUGEINT))", where, "GROUP BY 1")
         return {int(b): _fingerprint(n, total) for b, n, total in rows}
 
@@ -244,7 +247,7 @@ class ArrowSide:
     def cells(self, keys: list[Key]) -> dict[Key, list[str]]:
         if not keys:
             return {}
-        wanted = pa.table({k: [key[i] for key in keys] for i, k in enumerate(self.keys)})
+        wanted = pa.table({k: [key[i] for key in keys] for i, k in enumerate(self._key_aliases)})
         self.db.register("wanted", wanted)
         rows = self.db.execute(
             f"SELECT {self._keys}, {self._cells} FROM {self._from} SEMI JOIN wanted USING ({self._keys})"
@@ -253,6 +256,10 @@ class ArrowSide:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _quoted(name: str) -> str:

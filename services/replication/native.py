@@ -353,12 +353,12 @@ class NativeEngine:
     ) -> TableFiles:
         """Stream the table's record batches into one Parquet file, with the raw zone's columns."""
         key = self.raw.file_key(table.name, manifest.batch_id, 0)
-        schema = pa.schema([pa.field(c.name, c.arrow) for c in table.columns] + list(META_FIELDS))
+        schema = pa.schema([pa.field(c.raw_name, c.arrow) for c in table.columns] + list(META_FIELDS))
         rows = 0
         with tempfile.TemporaryDirectory() as scratch:
             parquet_path = Path(scratch) / "table.parquet"
             with pq.ParquetWriter(parquet_path, schema, compression="zstd") as writer:
-                guarded = [c.name for c in table.columns if c.snapshot_sql("x")[1]]
+                guarded = [c.raw_name for c in table.columns if c.snapshot_sql("x")[1]]
                 for batch in batches:
                     count = batch.num_rows
                     found: dict[int, list[tuple[str, str]]] = {}
@@ -462,7 +462,7 @@ def _as_raw(column: ColumnType, values: pa.Array, text: TextValues, found: dict[
             try:
                 converted.append(text.convert(column, value))
             except Unrepresentable as odd:
-                found.setdefault(row, []).append((column.name, odd.text))
+                found.setdefault(row, []).append((column.raw_name, odd.text))
                 converted.append(None)
         return pa.array(converted, column.arrow)
     if values.type == column.arrow:
@@ -470,7 +470,7 @@ def _as_raw(column: ColumnType, values: pa.Array, text: TextValues, found: dict[
     if pa.types.is_decimal(column.arrow):
         odd = pc.is_in(values, pa.array(NOT_FINITE))
         for row in np.flatnonzero(odd.to_numpy(zero_copy_only=False)):
-            found.setdefault(int(row), []).append((column.name, values[int(row)].as_py()))
+            found.setdefault(int(row), []).append((column.raw_name, values[int(row)].as_py()))
         values = pc.if_else(odd, pa.scalar(None, values.type), values)
     return values.cast(column.arrow)
 
@@ -559,7 +559,7 @@ def _rows_of(change: Change | Truncate, relations: dict[int, Relation], values: 
             try:
                 converted.append(values.convert(column, None if value is UNCHANGED else value))
             except Unrepresentable as text:
-                odd.append((column.name, text.text))
+                odd.append((column.raw_name, text.text))
                 converted.append(None)
         return tuple(converted), odd or None
 
@@ -569,7 +569,7 @@ def _rows_of(change: Change | Truncate, relations: dict[int, Relation], values: 
     new = change.new
     if change.old_is_whole_row:  # REPLICA IDENTITY FULL: the old row holds the values an update left untouched
         new = tuple(old if value is UNCHANGED else value for old, value in zip(change.old, new, strict=True))
-    unchanged = [c.name for c, value in zip(columns, new, strict=True) if value is UNCHANGED] or None
+    unchanged = [c.raw_name for c, value in zip(columns, new, strict=True) if value is UNCHANGED] or None
     if change.op == "update" and change.old is not None and _key(relation, change.old) != _key(relation, new):
         # the key changed: the old row is gone, and the new one keeps the old one's untouched values
         row, _ = typed("delete", change.old)
@@ -593,7 +593,7 @@ def _column_types(relation: Relation) -> tuple[ColumnType, ...]:
 
 def _arrow_rows(columns: tuple[ColumnType, ...], rows: list[tuple], batch: str, ingested: datetime) -> pa.Table:
     width = len(columns)
-    data = {c.name: pa.array([r[1 + i] for r in rows], c.arrow) for i, c in enumerate(columns)}
+    data = {c.raw_name: pa.array([r[1 + i] for r in rows], c.arrow) for i, c in enumerate(columns)}
     meta = [
         [r[0] for r in rows],
         [r[width + 1] for r in rows],

@@ -1,4 +1,4 @@
-"""The raw zone on S3: immutable Parquet files per table and batch, and one manifest per batch.
+r"""The raw zone on S3: immutable Parquet files per table and batch, and one manifest per batch.
 
 Layout, in the raw bucket:
 
@@ -29,12 +29,23 @@ columns hold the old key's values.
 `_unrepresentable` maps a column to the text of a value the source holds but the column's raw
 type cannot hold exactly (a timestamp of year 10000, NaN in a numeric(p, s): see `types.py`);
 the column is NULL in the row. Silver quarantines such rows.
+
+Column names (`raw_column`): a source column keeps its name in the raw zone unless the name
+could be taken for one of the pipeline's columns or read as something else by an engine: one
+that starts with `_`, or holds any of `` . ` ' " \ % ``. Such a name is stored as `__` and the
+name with those characters percent-encoded (`_op` -> `___op`, `a.b` -> `__a%2Eb`). The
+pipeline's own columns start with one `_` and never two, so no source name, whatever Postgres
+accepts, can collide with them or with another source name. `_unchanged`, `_unrepresentable`
+and the manifests' `unchanged` lists name columns as the raw zone does; the manifests'
+`schemas` describe the source table and use its names. Names are compared with their case, as
+Postgres does: `Name` and `name` are two columns.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +68,22 @@ META_FIELDS = (
     pa.field("_unrepresentable", pa.map_(pa.string(), pa.string())),
 )
 META_COLUMNS = tuple(f.name for f in META_FIELDS)
+ESCAPED = "__"  # how an escaped source name starts in the raw zone; no pipeline column does
+_ENCODED = frozenset(".`'\"\\%")
+
+
+def raw_column(name: str) -> str:
+    """A source column's name in the raw zone (see the module's docstring): itself, or escaped."""
+    if not name.startswith("_") and not _ENCODED.intersection(name):
+        return name
+    return ESCAPED + "".join(f"%{ord(char):02X}" if char in _ENCODED else char for char in name)
+
+
+def source_column(raw: str) -> str:
+    """The source's name of a raw-zone column: `raw_column`'s inverse."""
+    if not raw.startswith(ESCAPED):
+        return raw
+    return re.sub(r"%([0-9A-F]{2})", lambda code: chr(int(code.group(1), 16)), raw[len(ESCAPED) :])
 
 
 def format_lsn(lsn: int) -> str:

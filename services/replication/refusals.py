@@ -1,5 +1,8 @@
 """Published tables the raw zone cannot hold as they are, each with why and the fix.
 
+Column names never stop a table (the raw zone escapes those it must: `raw_zone.raw_column`);
+two tables of one name in two schemas do, as every hop names a table by its name alone.
+
 Such a table stops alone: it is left out of the run (no snapshot, its changes skipped), every
 other table goes on, and the run reports it. Once fixed, it is new to the raw zone and is
 copied whole, so nothing it held in the meantime is lost.
@@ -11,15 +14,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Protocol
 
-from services.replication.raw_zone import META_COLUMNS
-
 
 class PublishedTable(Protocol):
     schema: str
     name: str
-
-    @property
-    def column_names(self) -> list[str]: ...
 
 
 def qualified(table: PublishedTable) -> str:
@@ -42,13 +40,4 @@ def refusals(tables: Iterable[PublishedTable], publication: str) -> dict[str, st
                     f"a table by its name alone: rename one, or leave one out of the publication "
                     f"(ALTER PUBLICATION {publication} DROP TABLE {qualified(table)})"
                 )
-    for table in tables:
-        reserved = sorted(set(table.column_names) & set(META_COLUMNS))
-        if reserved and qualified(table) not in refused:
-            refused[qualified(table)] = (
-                f"column {reserved[0]!r} of {qualified(table)} has a name the raw zone keeps for its own "
-                f"columns ({', '.join(META_COLUMNS)}): rename it, or leave it out of the table's column list "
-                f"in the publication (ALTER PUBLICATION {publication} DROP TABLE {qualified(table)}, then "
-                f"ADD TABLE {qualified(table)} (the other columns))"
-            )
     return refused

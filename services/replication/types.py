@@ -42,6 +42,7 @@ from psycopg.adapt import Transformer
 from psycopg.pq import Format
 
 from services.platform.type_maps import JSON_TYPES, NUMERIC, POSTGRES_ARRAYS, UUID, arrow_type, carried_as_text
+from services.replication.raw_zone import raw_column
 
 _KEPT_AS_TEXT = (*JSON_TYPES, UUID)  # stored as Postgres prints them
 
@@ -77,6 +78,11 @@ class ColumnType:
     @property
     def arrow(self) -> pa.DataType:
         return arrow_type(self.type_oid, self.type_modifier)
+
+    @property
+    def raw_name(self) -> str:
+        """The column's name in the raw zone (`raw_zone.raw_column`)."""
+        return raw_column(self.name)
 
     @property
     def is_array(self) -> bool:

@@ -41,6 +41,7 @@ from pyiceberg.table import FileScanTask, Table
 from services.platform.settings import Settings
 from services.warehouse.copy import copy_batches
 from services.warehouse.postgres_schema import (
+    LOAD_ID,
     LOAD_ID_SETTING,
     WarehouseSchemaError,
     drop_lookup_indexes,
@@ -134,6 +135,11 @@ class WarehouseLoader:
             return result
         current = iceberg.current_snapshot()
         arrow = schema_to_pyarrow(iceberg.schema())
+        if LOAD_ID in arrow.names:
+            raise WarehouseSchemaError(
+                f"column {LOAD_ID!r} of {table.identifier} has the name the warehouse keeps for the load that "
+                f"last wrote each row: rename it at the source, or leave it out of the publication's column list"
+            )
         reload = reload_reason(self.conn, self.schema, table.name, arrow, table.keys)
         loaded = None if full_refresh or reload else self.loaded_snapshot(table.name)
         if current is None or loaded == current.snapshot_id:

@@ -19,7 +19,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchNamespaceError
 from pyiceberg.schema import Schema
 
-from services.lakehouse.design import KEY_PROPERTY, SHOP_TABLES
+from services.lakehouse.design import KEY_PROPERTY, SHOP_TABLES, keys_of_property
 from services.platform.settings import Settings
 from services.streaming.tables import EVENTS_SCHEMA
 from services.warehouse.postgres_schema import LOAD_ID
@@ -58,7 +58,7 @@ def lake_tables(settings: Settings, catalog: Catalog) -> list[LakeTable]:
     silver = []
     for name in names:
         declared = catalog.load_table((namespace, name)).properties.get(KEY_PROPERTY)
-        keys = tuple(declared.split(",")) if declared else shop.get(name)
+        keys = keys_of_property(declared) if declared else shop.get(name)
         if keys:  # a table silver made before it recorded keys, and not the shop's: its next merge records them
             silver.append(
                 LakeTable(

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from prefect.client.orchestration import get_client
+from psycopg import sql
 
 from services.platform.catalog import iceberg_catalog
 from services.platform.clients import Role, postgres_connect, s3_client
@@ -30,7 +31,7 @@ from services.replication.raw_zone import RawZone
 from services.source.chaos import shapes as change_shapes
 from services.warehouse.export import read_mart
 from tests.cli import sandbox
-from tests.exotic_types import EXOTIC, change_exotic_table, exotic_rows_as_text, publish_exotic_table
+from tests.exotic_types import EXOTIC, ODD_NAMES, change_exotic_table, exotic_rows_as_text, publish_exotic_table
 from tests.fixed_time import TICK_AT
 from tests.shop_rows import order_with_line
 
@@ -531,6 +532,37 @@ def test_a_table_added_to_the_publication_flows_end_to_end(pipeline_run, source,
         ("A", 2, Decimal("20.00")),
         ("B", 3, Decimal("30.00")),
     ]
+
+
+def test_any_column_name_flows_to_every_hop(pipeline_run, source, warehouse, settings) -> None:
+    """Column names like the pipeline's own, with dots, quotes, backticks, case twins and unicode,
+    keyed by `_id`: every hop holds them under the source's names, reconciled cell by cell."""
+    from flows.stages import lakehouse, replicate
+    from services.reconciliation.reconcile import reconcile
+    from services.warehouse.stage import load_lake
+
+    names = [sql.Identifier(name).as_string(source) for name in ODD_NAMES]
+    source.execute(f'CREATE TABLE shop.odd_names ("_id" int PRIMARY KEY, {", ".join(n + " text" for n in names)})')
+    source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.odd_names")
+    values = [f"{name}?" for name in ODD_NAMES]
+    source.execute(f"INSERT INTO shop.odd_names VALUES (1, {', '.join(['%s'] * len(values))})", values)
+    source.commit()
+    replicate()
+    source.execute(f'INSERT INTO shop.odd_names ("_id", {names[0]}) VALUES (2, %s)', ("x",))
+    source.execute('UPDATE shop.odd_names SET "Name" = NULL, "a.b" = \'b\' WHERE "_id" = 1')
+    source.commit()
+    replicate()
+    lakehouse()
+    load_lake(settings)
+    checks = reconcile(settings, stream=False, tables=["odd_names"])
+    assert [(c.hop, c.got.rows) for c in checks] == [("raw", 2), ("silver", 2), ("warehouse", 2)]
+
+    def rows(conn, schema: str) -> list[tuple]:
+        columns = sql.SQL(", ").join(map(sql.Identifier, ["_id", *ODD_NAMES]))
+        table = sql.Identifier(schema, "odd_names")
+        return conn.execute(sql.SQL("SELECT {} FROM {} ORDER BY 1").format(columns, table)).fetchall()
+
+    assert rows(warehouse, settings.warehouse.lake_schema) == rows(source, "shop")
 
 
 def test_types_without_an_arrow_type_flow_as_their_text_to_every_hop(pipeline_run, source, warehouse, settings) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from psycopg import sql
+
+from services.lakehouse.silver import SilverJob
+from services.source.tables import TABLES
+from tests.exotic_types import ODD_NAMES
 from tests.lakehouse.conftest import silver_rows
 from tests.lakehouse.test_silver import assert_silver_equals_source
 
@@ -25,31 +30,62 @@ def test_a_table_without_a_primary_key_is_named_and_the_others_go_on(replicator,
     assert_silver_equals_source(lake_settings, source)
 
 
-def test_a_table_spark_cannot_process_stops_alone(replicator, job, source, lake_settings) -> None:
-    """A column whose name Spark reads as a path stops its table, named in the result with the
-    column and the fix; the shop's tables, before and after it in the run, are exact."""
-    publish(source, 'CREATE TABLE shop.odd_names (id int PRIMARY KEY, "a.b" text)', "shop.odd_names")
-    source.execute("INSERT INTO shop.odd_names VALUES (1, 'x')")
-    source.commit()
+def test_a_table_that_fails_stops_alone(replicator, job, source, lake_settings, monkeypatch) -> None:
+    """Whatever stops one table (here a failure injected into its run) is its result, named with
+    the innermost cause and the command that carries on; the tables before and after it are exact."""
+    apply = SilverJob._apply
+
+    def failing(self, design, manifests, full_refresh):
+        if design.name == "addresses":
+            raise RuntimeError("disk full")
+        return apply(self, design, manifests, full_refresh)
+
+    monkeypatch.setattr(SilverJob, "_apply", failing)
     replicator.run_once()
     results = {r.table: r for r in job.run()}
-    stopped = {name for name, r in results.items() if r.error}
-    assert stopped == {"odd_names"}
-    assert "column 'a.b' has a dot or a backtick in its name" in results["odd_names"].error
-    assert "rename it at the source, or leave it out of the publication's column list" in results["odd_names"].error
+    assert {name for name, r in results.items() if r.error} == {"addresses"}
+    assert results["addresses"].error.startswith("RuntimeError: disk full (the log has the whole error")
+    assert "`sandbox lakehouse --table addresses` carries on" in results["addresses"].error
+    assert_silver_equals_source(lake_settings, source, [t for t in TABLES if t != "addresses"])
+
+
+def test_a_table_whose_name_the_catalog_refuses_stops_alone(replicator, job, source, lake_settings) -> None:
+    """S3 Tables takes lowercase letters, digits and underscores; every profile keeps its rule."""
+    publish(source, 'CREATE TABLE shop."Gift Cards" (code text PRIMARY KEY)', 'shop."Gift Cards"')
+    replicator.run_once()
+    results = {r.table: r for r in job.run()}
+    assert {name for name, r in results.items() if r.error} == {"Gift Cards"}
+    assert "the table's name 'Gift Cards' is not one the Iceberg catalog takes" in results["Gift Cards"].error
     assert_silver_equals_source(lake_settings, source)
 
 
-def test_columns_differing_only_in_case_stop_their_table_alone(replicator, job, source, lake_settings) -> None:
-    """Spark reads column names without case: one column would overwrite the other in silence."""
-    publish(source, 'CREATE TABLE shop.labels (label_id int PRIMARY KEY, "Name" text, name text)', "shop.labels")
-    source.execute("INSERT INTO shop.labels VALUES (1, 'Upper', 'lower')")
+def test_any_column_name_reaches_silver_as_the_source_names_it(replicator, job, source, lake_settings) -> None:
+    """Names like the pipeline's own, with dots, quotes and backticks, case twins, unicode, keyed by
+    `_id`: silver holds each as the source does, through a snapshot, an update leaving a large
+    value untouched, and a delete."""
+    columns = ", ".join(sql.Identifier(name).as_string(source) + " text" for name in ODD_NAMES)
+    publish(source, f'CREATE TABLE shop.odd_moves ("_id" int PRIMARY KEY, {columns}, "_big" text)',
+            'shop.odd_moves')  # fmt: skip
+    big = "".join(f"{i * 7919 % 10007:05d}" for i in range(4000))  # stored apart: updates leave it unsent
+    values = [f"{name}!" for name in ODD_NAMES]
+    for key in (1, 2, 3):
+        source.execute(f'INSERT INTO shop.odd_moves VALUES ({key}, {", ".join(["%s"] * len(values))}, %s)',
+                       (*values, big))  # fmt: skip
+    source.commit()
+    replicator.run_once()
+    assert not [r.error for r in job.run() if r.error]
+    source.execute('UPDATE shop.odd_moves SET "_op" = \'pull\', "Name" = \'N\', "a.b" = NULL WHERE "_id" = 1')
+    source.execute('DELETE FROM shop.odd_moves WHERE "_id" = 2')
     source.commit()
     replicator.run_once()
     results = {r.table: r for r in job.run()}
-    assert {name for name, r in results.items() if r.error} == {"labels"}
-    assert "columns 'Name' and 'name' differ only in case" in results["labels"].error
-    assert_silver_equals_source(lake_settings, source)
+    assert results["odd_moves"].error is None and results["odd_moves"].mode == "merge"
+    with source.cursor() as cursor:
+        cursor.execute("SELECT * FROM shop.odd_moves")
+        names = [d.name for d in cursor.description]
+        expected = {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+    assert expected[1]["_op"] == "pull" and expected[1]["_big"] == big
+    assert silver_rows(lake_settings, "odd_moves", "_id") == expected
 
 
 def test_dates_and_times_before_1582_reach_silver_as_they_are(replicator, job, source, lake_settings) -> None:

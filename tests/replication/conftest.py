@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from services.replication.native import NativeEngine
-from services.replication.raw_zone import META_COLUMNS
+from services.replication.raw_zone import META_COLUMNS, source_column
 from services.source.tables import PRIMARY_KEYS
 
 
@@ -28,28 +28,28 @@ def apply_ops(rows: pa.Table | None, key: str | tuple[str, ...]) -> dict[object,
     then at the next `_seq` an insert) the old key's.
     """
 
-    def key_of(row: dict[str, object]) -> object:
-        return row[key] if isinstance(key, str) else tuple(row[k] for k in key)
+    def key_of(values: dict[str, object]) -> object:
+        return values[key] if isinstance(key, str) else tuple(values[k] for k in key)
 
     state: dict[object, dict[str, object]] = {}
     snapshot, deleted = None, None
     for row in sorted(rows.to_pylist() if rows else [], key=lambda r: (r["_lsn"], r["_seq"])):
         op = row["_op"]
+        values = {source_column(k): v for k, v in row.items() if k not in META_COLUMNS}  # the source's names
         if op == "snapshot" and row["_batch_id"] != snapshot:
             state.clear()
             snapshot = row["_batch_id"]
         if op == "truncate":
             state.clear()
         elif op == "delete":
-            deleted = (row["_lsn"], row["_seq"], state.pop(key_of(row), None))
+            deleted = (row["_lsn"], row["_seq"], state.pop(key_of(values), None))
         else:
-            values = {k: v for k, v in row.items() if k not in META_COLUMNS}
-            before = state.get(key_of(row))
+            before = state.get(key_of(values))
             if op == "insert" and deleted and deleted[:2] == (row["_lsn"], row["_seq"] - 1):
                 before = deleted[2]  # a key change: untouched values are the old key's
-            for column in row.get("_unchanged") or ():
+            for column in map(source_column, row.get("_unchanged") or ()):
                 values[column] = before[column]
-            state[key_of(row)] = values
+            state[key_of(values)] = values
     return state
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from services.platform.clients import Role, postgres_connect
 from services.platform.local.supervisor import wait_until
@@ -24,7 +25,7 @@ from services.replication.errors import ReplicationError
 from services.replication.native import NativeEngine
 from services.source.tables import TABLES
 from services.source.tick import tick
-from tests.exotic_types import change_exotic_table, exotic_rows_as_text, publish_exotic_table
+from tests.exotic_types import ODD_NAMES, change_exotic_table, exotic_rows_as_text, publish_exotic_table
 from tests.fixed_time import TICK_AT
 from tests.replication.conftest import apply_ops, assert_raw_equals_source, raw_state
 
@@ -323,20 +324,31 @@ def test_two_tables_of_one_name_stop_alone_until_one_leaves_the_publication(engi
     }
 
 
-def test_a_column_named_like_a_raw_column_stops_its_table_alone(engine, source) -> None:
-    source.execute('CREATE TABLE shop.moves (move_id int PRIMARY KEY, "_op" text)')
-    source.execute("INSERT INTO shop.moves VALUES (1, 'push')")
+def test_any_column_name_reaches_the_raw_zone_without_touching_its_own_columns(engine, source) -> None:
+    """Names like the raw zone's own, with dots, quotes, case twins, unicode: each is a column of its
+    own (escaped where it must be, raw_zone.raw_column), through the snapshot, changes and an
+    untouched large value, and the raw zone's `_op`, `_lsn` still mean what they say."""
+    columns = ", ".join(sql.Identifier(name).as_string(source) + " text" for name in ODD_NAMES)
+    source.execute(f'CREATE TABLE shop.moves ("_id" int PRIMARY KEY, {columns}, "_big" text)')
+    big = "".join(f"{i * 7919 % 10007:05d}" for i in range(4000))  # 20 kB that compresses badly: stored apart
+    values = [f"{name}!" for name in ODD_NAMES]
+    source.execute(f"INSERT INTO shop.moves VALUES (1, {', '.join(['%s'] * len(values))}, %s)", (*values, big))
     source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.moves")
     source.commit()
-    first = engine.run_once()
-    assert list(first.stopped) == ["shop.moves"]
-    assert "column '_op' of shop.moves has a name the raw zone keeps for its own columns" in first.stopped["shop.moves"]
-    assert first.summary().endswith("; 1 tables STOPPED")
-    source.execute("UPDATE shop.moves SET _op = 'pull'")  # skipped while stopped, then copied whole
-    source.execute("ALTER TABLE shop.moves RENAME COLUMN _op TO op_name")
-    source.commit()
     assert engine.run_once().stopped == {}
-    assert raw_state(engine, "moves", "move_id") == {1: {"move_id": 1, "op_name": "pull"}}
+    source.execute('UPDATE shop.moves SET "_op" = \'pull\', "Name" = \'N\' WHERE "_id" = 1')  # _big untouched
+    source.execute(f"INSERT INTO shop.moves VALUES (2, {', '.join(['NULL'] * len(values))}, 'small')")
+    source.commit()
+    changes = engine.run_once()
+    assert changes.batches[-1].tables["moves"].unchanged == ["___big"]
+    raw = engine.raw.read_table("moves")
+    assert {"___op", "___lsn", "____raw", "__a%2Eb", "Name", "name", "___big"} <= set(raw.column_names)
+    assert {op for op in raw.column("_op").to_pylist()} == {"snapshot", "update", "insert"}
+    expected = dict(zip(["_id", *ODD_NAMES, "_big"], [1, *values, big], strict=True)) | {"_op": "pull", "Name": "N"}
+    assert raw_state(engine, "moves", "_id") == {
+        1: expected,
+        2: {"_id": 2, **dict.fromkeys(ODD_NAMES), "_big": "small"},
+    }
 
 
 def test_any_type_without_an_arrow_type_arrives_as_its_exact_text(engine, source) -> None:

@@ -39,6 +39,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
         "spark.sql.defaultCatalog": CATALOG_NAME,
         "spark.sql.session.timeZone": "UTC",
+        # Postgres tells `Name` from `name`, and so must silver (`services/lakehouse/names.py`)
+        "spark.sql.caseSensitive": "true",
         # Postgres, pyarrow (the raw zone) and Iceberg all count days in the proleptic Gregorian
         # calendar: dates and times before 1582 are read and written as they are, not rebased
         # (Spark's default refuses them, asking whether files came from Spark 2's hybrid calendar).
