@@ -25,7 +25,7 @@ POSTGRES_SCALARS: dict[int, pa.DataType] = {
     16: pa.bool_(),
     25: pa.string(), 1043: pa.string(), 1042: pa.string(), 19: pa.string(),
     1184: pa.timestamp("us", tz="UTC"), 1114: pa.timestamp("us"),
-    1082: pa.date32(), 1083: pa.time64("us"),
+    1082: pa.date32(),  # time is carried as its text: Spark 3.5 reads no Parquet TIME column
     114: pa.string(), 3802: pa.string(), 2950: pa.string(),  # json, jsonb, uuid: their text
     17: pa.binary(),
 }  # fmt: skip
@@ -41,10 +41,15 @@ class UnsupportedTypeError(TypeError):
 
 
 def numeric_precision(modifier: int) -> tuple[int, int] | None:
-    """(precision, scale) of a numeric's type modifier; None for a numeric without them."""
+    """(precision, scale) of a numeric's type modifier when a decimal128 (and an Iceberg decimal)
+    holds every value of it exactly; None for a numeric without (p, s), or with a precision above
+    38, or a scale below zero or above the precision (Postgres 15 allows numeric(3, -2), which
+    rounds to hundreds, and numeric(2, 5)): those keep their exact text."""
     if modifier < 4:
         return None
-    return ((modifier - 4) >> 16) & 0xFFFF, (modifier - 4) & 0xFFFF
+    precision, scale = ((modifier - 4) >> 16) & 0xFFFF, (modifier - 4) & 0x7FF
+    scale = scale - 0x800 if scale & 0x400 else scale  # eleven bits, two's complement
+    return (precision, scale) if 1 <= precision <= 38 and 0 <= scale <= precision else None
 
 
 def carried_as_text(oid: int) -> bool:

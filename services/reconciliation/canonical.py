@@ -11,7 +11,7 @@ cell to the same text, so equal values give equal text and any other value diffe
 | real, double precision | the IEEE 754 bits as a signed integer (`NaN` for any NaN) |
 | boolean | `true` / `false` |
 | text, varchar, char(n), name, json, jsonb, uuid | byte length, `:`, the text (char(n) padded; JSON as printed) |
-| timestamptz, timestamp, time | microseconds since the epoch (since midnight for time) |
+| timestamptz, timestamp | microseconds since the epoch |
 | date | days since 1970-01-01 |
 | bytea | lower-case hex |
 | arrays | `[` elements `,` `]`, each element as a cell |
@@ -37,7 +37,7 @@ from services.platform.type_maps import POSTGRES_ARRAYS
 class Kind:
     """How a source type is rendered; `element` for arrays."""
 
-    name: str  # integer, numeric(_text), float, boolean, text, padded, timestamp, date, time, binary, array
+    name: str  # integer, numeric(_text), float, boolean, text, padded, timestamp, date, binary, array
     bits: int = 0  # of a float
     width: int = 0  # of char(n)
     element: Kind | None = None
@@ -49,7 +49,7 @@ _SCALAR_KINDS: dict[int, Kind] = {
     700: Kind("float", bits=32), 701: Kind("float", bits=64),
     16: Kind("boolean"),
     25: Kind("text"), 1043: Kind("text"), 19: Kind("text"), 114: Kind("text"), 3802: Kind("text"), 2950: Kind("text"),
-    1184: Kind("timestamp"), 1114: Kind("timestamp"), 1083: Kind("time"),
+    1184: Kind("timestamp"), 1114: Kind("timestamp"),
     1082: Kind("date"),
     17: Kind("binary"),
 }  # fmt: skip
@@ -93,9 +93,9 @@ def _postgres_text(x: str, kind: Kind) -> str:
     if kind.name in ("text", "padded"):
         text = f"rpad(({x})::text, {kind.width})" if kind.name == "padded" and kind.width else f"({x})::text"
         return f"octet_length({text})::text || ':' || {text}"
-    if kind.name in ("timestamp", "time"):
+    if kind.name == "timestamp":
         micros = f"trim_scale(extract(epoch FROM {x}) * 1000000)::text"
-        return micros if kind.name == "time" else f"CASE WHEN isfinite({x}) THEN {micros} ELSE ({x})::text END"
+        return f"CASE WHEN isfinite({x}) THEN {micros} ELSE ({x})::text END"
     if kind.name == "date":
         return f"CASE WHEN isfinite({x}) THEN (({x}) - date '1970-01-01')::text ELSE ({x})::text END"
     if kind.name == "binary":
@@ -125,8 +125,8 @@ def duckdb_cell(expression: str, kind: Kind) -> str:
 
 
 def _duckdb_text(x: str, kind: Kind) -> str:
-    if kind.name in ("integer", "boolean", "timestamp", "time", "float"):
-        # floats arrive as their bits' text, time as microseconds (`arrow_ready`)
+    if kind.name in ("integer", "boolean", "timestamp", "float"):
+        # floats arrive as their bits' text (`arrow_ready`)
         return f"CAST({x} AS VARCHAR)" if kind.name != "timestamp" else f"CAST(epoch_us({x}) AS VARCHAR)"
     if kind.name == "numeric":  # a decimal column, or a numeric's text (numeric without precision)
         text = f"CAST({x} AS VARCHAR)"
@@ -148,26 +148,22 @@ def duckdb_row_hash(cells: list[str]) -> str:
 
 def arrow_ready(column: pa.ChunkedArray | pa.Array, kind: Kind) -> pa.ChunkedArray | pa.Array:
     """An Arrow column in the form `duckdb_cell` reads: floats as the text of their bits (one
-    NaN), times as microseconds; lists of those likewise. Arrow's own kernels, no Python per row."""
+    NaN); lists of those likewise. Arrow's own kernels, no Python per row."""
     if isinstance(column, pa.ChunkedArray):
         return pa.chunked_array([arrow_ready(chunk, kind) for chunk in column.chunks], _ready_type(column.type, kind))
-    if kind.name == "array" and kind.element and kind.element.name in ("float", "time"):
+    if kind.name == "array" and kind.element and kind.element.name == "float":
         values = arrow_ready(column.flatten(), kind.element)
         return pa.ListArray.from_arrays(column.offsets, values, mask=column.is_null())
     if kind.name == "float" and pa.types.is_floating(column.type):
         floats, ints = (pa.float64(), pa.int64()) if kind.bits == 64 else (pa.float32(), pa.int32())
         bits = column.cast(floats).view(ints)
         return pc.if_else(pc.is_nan(column), pa.scalar("NaN"), pc.cast(bits, pa.string()))
-    if kind.name == "time" and pa.types.is_time(column.type):
-        return pc.cast(pc.cast(column, pa.time64("us")), pa.int64())
     return column
 
 
 def _ready_type(arrow_type: pa.DataType, kind: Kind) -> pa.DataType:
-    if kind.name == "array" and kind.element and kind.element.name in ("float", "time"):
+    if kind.name == "array" and kind.element and kind.element.name == "float":
         return pa.list_(_ready_type(arrow_type.value_type, kind.element))
     if kind.name == "float" and pa.types.is_floating(arrow_type):
         return pa.string()
-    if kind.name == "time" and pa.types.is_time(arrow_type):
-        return pa.int64()
     return arrow_type

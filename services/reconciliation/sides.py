@@ -9,7 +9,7 @@ so their answers compare directly. Ranges are on the leading key column when it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import duckdb
@@ -17,6 +17,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from services.platform.type_maps import POSTGRES_ARRAYS
 from services.reconciliation.canonical import (
     Kind,
     arrow_ready,
@@ -184,6 +185,8 @@ def _as_stored(kind: Kind, stored_oid: int | None) -> Kind:
         return Kind("text")
     if kind.name == "numeric" and stored_oid == 25:
         return Kind("numeric_text")
+    if kind.name == "array" and kind.element and stored_oid in POSTGRES_ARRAYS:  # text[] holds numeric[]'s text
+        return replace(kind, element=_as_stored(kind.element, POSTGRES_ARRAYS[stored_oid]))
     return kind
 
 

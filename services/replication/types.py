@@ -4,17 +4,17 @@
 |---|---|---|
 | smallint, integer, bigint | int16, int32, int64 | |
 | real, double precision | float32, float64 | |
-| numeric(p, s) | decimal128(p, s) | exact; numeric without (p, s) is kept as its text |
+| numeric(p, s) | decimal128(p, s) | exact, for p <= 38 and 0 <= s <= p; any other numeric keeps its text |
 | boolean | bool | |
 | text, varchar, char(n), name | string | char(n) keeps its padding, as Postgres returns it |
 | timestamptz | timestamp(us, UTC) | |
 | timestamp | timestamp(us) | no time zone, as in the source |
-| date, time | date32, time64(us) | |
+| date | date32 | |
 | json, jsonb | string | the JSON text, unchanged |
 | uuid | string | canonical text form |
 | bytea | binary | |
 | arrays of the above (not json) | list<element> | |
-| any other type | string | its exact text, as the type's output function prints it |
+| any other type (time too) | string | its exact text, as the type's output function prints it |
 
 Any other type (enums, domains, interval, money, inet, cidr, bit strings, ranges and
 multiranges, geometric and composite types, tsvector, xml, arrays of any of these, an
@@ -27,7 +27,7 @@ so both paths agree.
 
 Some values the source accepts have no exact form in these types: timestamps and dates
 outside years 1-9999 (BC, year 10000 and later, +/-infinity), NaN and infinity in a
-numeric(p, s), the time 24:00:00, arrays of more than one dimension. Such a value is never
+numeric(p, s), arrays of more than one dimension. Such a value is never
 approximated: the row carries NULL there and names the column, with the value's text, in
 `_unrepresentable` (silver quarantines the row as `unrepresentable_value`).
 """
@@ -41,10 +41,19 @@ import pyarrow as pa
 from psycopg.adapt import Transformer
 from psycopg.pq import Format
 
-from services.platform.type_maps import JSON_TYPES, NUMERIC, POSTGRES_ARRAYS, UUID, arrow_type, carried_as_text
+from services.platform.type_maps import (
+    JSON_TYPES,
+    NUMERIC,
+    POSTGRES_ARRAYS,
+    UUID,
+    arrow_type,
+    carried_as_text,
+    numeric_precision,
+)
 from services.replication.raw_zone import raw_column
 
 _KEPT_AS_TEXT = (*JSON_TYPES, UUID)  # stored as Postgres prints them
+TEXT_ARRAY = 1009  # text[]: its loader gives the elements as Postgres prints them
 
 
 class Unrepresentable(ValueError):
@@ -55,14 +64,13 @@ class Unrepresentable(ValueError):
         self.text = text
 
 
-TIMESTAMPS, DATE, TIME = (1184, 1114), 1082, 1083
+TIMESTAMPS, DATE = (1184, 1114), 1082
 NOT_FINITE = ("NaN", "Infinity", "-Infinity")
 # Inclusive-exclusive bounds of what the raw zone holds exactly (Python's and Arrow's shared range).
 _BOUNDS = {
     1184: ("'0001-01-01 00:00:00+00'::timestamptz", "'10000-01-01 00:00:00+00'::timestamptz"),
     1114: ("'0001-01-01 00:00:00'::timestamp", "'10000-01-01 00:00:00'::timestamp"),
     1082: ("'0001-01-01'::date", "'10000-01-01'::date"),
-    1083: ("'00:00'::time", "'24:00'::time"),
 }
 
 
@@ -115,13 +123,17 @@ class TextValues:
             return None
         if (
             column.type_oid in _KEPT_AS_TEXT
-            or (column.type_oid == NUMERIC and column.type_modifier < 4)
+            or (column.type_oid == NUMERIC and numeric_precision(column.type_modifier) is None)
             or carried_as_text(column.type_oid)
         ):
             return text
         if column.type_oid == NUMERIC and text in NOT_FINITE:
             raise Unrepresentable(text)
-        loader = self._transformer.get_loader(column.type_oid, Format.TEXT)
+        if column.is_array and pa.types.is_string(column.arrow.value_type):
+            # elements kept as their text (text, uuid, a numeric without a decimal type): as Postgres prints them
+            loader = self._transformer.get_loader(TEXT_ARRAY, Format.TEXT)
+        else:
+            loader = self._transformer.get_loader(column.type_oid, Format.TEXT)
         try:
             value = loader.load(text.encode())
         except (psycopg.DataError, OverflowError, ValueError):  # years outside 1-9999, infinity, 24:00
@@ -129,8 +141,6 @@ class TextValues:
         if column.is_array:
             if any(isinstance(v, list) for v in value):
                 raise Unrepresentable(text)  # more than one dimension
-            if POSTGRES_ARRAYS[column.type_oid] == NUMERIC and any(v is not None and not v.is_finite() for v in value):
-                raise Unrepresentable(text)  # NaN or infinity in a numeric array
-            if column.type_oid == 2951:  # uuid[]: canonical text, like uuid
-                return [None if v is None else str(v) for v in value]
+            if pa.types.is_decimal(column.arrow.value_type) and any(v is not None and not v.is_finite() for v in value):
+                raise Unrepresentable(text)  # NaN or infinity in a numeric(p, s) array
         return value

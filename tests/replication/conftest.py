@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import time
 from decimal import Decimal
 from uuid import UUID
 
@@ -85,6 +86,8 @@ def comparable(row: dict[str, object], from_raw: bool) -> dict[str, object]:
             value = json.loads(value)
         if isinstance(value, Decimal):
             value = format(value, "f")  # numeric text as Postgres prints it (no exponent)
+        if isinstance(value, time) and value.tzinfo is None:  # time: raw keeps Postgres's text
+            value = value.isoformat().rstrip("0").rstrip(".") if value.microsecond else value.isoformat()
         out[name] = str(value) if isinstance(value, UUID) else value
     return out
 
