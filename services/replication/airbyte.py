@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import NoReturn, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -150,8 +150,11 @@ class AirbyteEngine:
 
     # -- the run -----------------------------------------------------------------------------
 
-    def run_once(self) -> AirbyteSyncResult:
-        """Set up source, destination and connection if missing, then run one sync job to its end."""
+    def run_once(self, progress: object = None, resync: bool = False) -> AirbyteSyncResult:
+        """Set up source, destination and connection if missing, then run one sync job to its end.
+        (`progress` is the native engine's per-batch report: a sync job reports as a whole.)"""
+        if resync:
+            raise ReplicationError("--resync belongs to the native engine; reset the Airbyte connection instead")
         client_id, client_secret = self._credentials()
         started = time.monotonic()
         with httpx.Client(timeout=HTTP_TIMEOUT_SECONDS) as http:
@@ -182,6 +185,9 @@ class AirbyteEngine:
         )
         log.info("airbyte: %s", result.summary())
         return result
+
+    def follow(self, should_stop: object, progress: object = None) -> NoReturn:
+        raise ReplicationError("--follow belongs to the native engine; Airbyte schedules its own syncs")
 
     def _credentials(self) -> tuple[str, str]:
         """The application's client id and secret: without them Airbyte answers nothing, so name what to set."""
