@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock demo test test-fast test-dates fuzz bench lint format test-compose up down clean
+.PHONY: help install lock demo test test-fast test-dates fuzz fuzz-schemas bench lint format test-compose up down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ test-dates: install ## The suite three times, the clock moved to month end, 29 F
 
 fuzz: install ## Many random sequences of change shapes through the whole pipeline (make test tries 3)
 	$(BIN)/python -m pytest tests/flows/test_pipeline.py -k change_shapes --hypothesis-profile=fuzz
+
+fuzz-schemas: install ## Many random tables from the whole Postgres type catalog through every hop (make test tries 3)
+	$(BIN)/python -m pytest tests/flows/test_any_schema.py --hypothesis-profile=fuzz
 
 bench: install .venv-dlt/.installed ## Run the benchmarks; JSON results land in bench-results/
 	$(BIN)/python -m tests.benchmarks

@@ -116,6 +116,8 @@ class ReplicationSettings(BaseModel):
 
     engine: Literal["native", "airbyte"] = "native"  # airbyte: drive an Airbyte server (see AirbyteSettings)
     publication: str = "shop_cdc"  # created by the source's migrations
+    # its tables keep their names downstream; a table of any other schema is named <schema>__<table>
+    home_schema: str = "shop"
     slot: str = Field("sandbox_raw", pattern=r"^[a-z0-9_]{1,63}$")
     batch_changes: int = 50_000  # changes read from the slot per batch (batches end on a commit)
     follow_interval_seconds: float = 0.5  # how often `--follow` polls an idle slot

@@ -40,7 +40,7 @@ from services.reconciliation.checks import Check, ReconciliationError
 from services.reconciliation.diff import first_differences
 from services.reconciliation.raw_state import raw_files, raw_state
 from services.reconciliation.sides import ArrowSide, Column, Fingerprint, PostgresSide, Side, columns_of
-from services.replication.raw_zone import RawZone
+from services.replication.raw_zone import RawZone, raw_table
 from services.streaming.reader import ShardReader
 
 log = logging.getLogger(__name__)
@@ -54,14 +54,16 @@ TABLES_AT_ONCE = 1  # within one table, Postgres and DuckDB already work side by
 class SourceTable:
     schema: str  # where the table lives at the source
     name: str
+    raw_name: str  # in the raw zone and every hop after it (`raw_zone.raw_table`)
     keys: list[str]
     columns: list[Column]
     row_filter: str | None = None  # the publication's WHERE: rows outside it are not the pipeline's
 
 
-def published_tables(conn: psycopg.Connection, publication: str) -> list[SourceTable]:
-    """The publication's tables in every schema, with their key (empty where there is none), every
-    column it publishes (its column list) that the canonical form renders, and its row filter."""
+def published_tables(conn: psycopg.Connection, publication: str, home: str) -> list[SourceTable]:
+    """The publication's tables in every schema, named as the hops name them (`home`: the schema
+    whose tables keep their names), with their key (empty where there is none), every column it
+    publishes (its column list) that the canonical form renders, and its row filter."""
     tables = []
     for schema, name, oid, published, row_filter in conn.execute(
         # largest first: two run at once, and the largest last would run alone at the end
@@ -72,7 +74,7 @@ def published_tables(conn: psycopg.Connection, publication: str) -> list[SourceT
     ):
         keys = list(key_columns(conn, oid))
         columns = [c for c in columns_of(conn, schema, name) if c.source in published]
-        tables.append(SourceTable(schema, name, keys, columns, row_filter))
+        tables.append(SourceTable(schema, name, raw_table(schema, name, home), keys, columns, row_filter))
     return tables
 
 
@@ -80,7 +82,7 @@ def staging_columns(table: SourceTable, staged: set[str]) -> list[Column]:
     """The source columns dbt's staging view carries unchanged, under the names it gives them
     (declared in the staging models' YAML: `meta.reconcile.renamed` and `.derived`)."""
     models = yaml.safe_load(STAGING_MODELS.read_text())["models"]
-    model = next((m for m in models if m["name"] == f"stg_shop__{table.name}"), None)
+    model = next((m for m in models if m["name"] == f"stg_shop__{table.raw_name}"), None)
     if model is None:
         return []
     rules = model.get("config", {}).get("meta", {}).get("reconcile", {})
@@ -97,7 +99,7 @@ def staging_columns(table: SourceTable, staged: set[str]) -> list[Column]:
 def _compare(table: SourceTable, hop: str, expected: Side, actual: Side, note: str = "") -> Check:
     got, want = actual.fingerprint(), expected.fingerprint()
     differences = [] if got == want else [d.describe(table.keys) for d in first_differences(expected, actual)]
-    return Check(table.name, hop, got, want, note, differences)
+    return Check(table.raw_name, hop, got, want, note, differences)
 
 
 def _iceberg_arrow(catalog: Catalog, identifier: tuple[str, str], columns: list[str] | None = None) -> pa.Table | None:
@@ -142,9 +144,10 @@ def table_checks(settings: Settings, table: SourceTable, raw: RawZone, manifests
     """
     catalog = iceberg_catalog(settings)
     silver_ns, quarantine_ns = settings.lakehouse.silver_namespace, settings.lakehouse.quarantine_namespace
-    state = raw_state(raw_files(raw, table.name, manifests), table.keys, _held(catalog, quarantine_ns, table.name))
+    quarantine = _held(catalog, quarantine_ns, table.raw_name)
+    state = raw_state(raw_files(raw, table.raw_name, manifests), table.keys, quarantine)
     excluded = [tuple(row.values()) for row in state.quarantined.to_pylist()]
-    quarantined = f"{len(excluded):,} keys whose newest change sits in {quarantine_ns}.{table.name} left out"
+    quarantined = f"{len(excluded):,} keys whose newest change sits in {quarantine_ns}.{table.raw_name} left out"
     note = quarantined if excluded else ""
     as_text = [tuple(row.values()) for row in state.as_text.to_pylist()]
     raw_note = f"{len(as_text):,} keys hold a value the raw zone keeps as text only (_unrepresentable)"
@@ -162,7 +165,7 @@ def table_checks(settings: Settings, table: SourceTable, raw: RawZone, manifests
         held = source_side(table.columns, as_text)
         kept = source_side(table.columns, excluded) if excluded else held
         lake = _postgres_or_empty(warehouse, settings.warehouse.lake_schema, table, table.columns, excluded)
-        view = f"stg_shop__{table.name}"
+        view = f"stg_shop__{table.raw_name}"
         carried = staging_columns(table, _staged(warehouse, STAGING_SCHEMA, view))
         staged: tuple[Side, Side] | None = None
         if carried:
@@ -189,7 +192,7 @@ def table_checks(settings: Settings, table: SourceTable, raw: RawZone, manifests
             raw_side.close()
         state.rows = None
         wanted = list(dict.fromkeys([*table.keys, *(c.name for c in table.columns)]))
-        silver = _iceberg_arrow(catalog, (silver_ns, table.name), wanted)
+        silver = _iceberg_arrow(catalog, (silver_ns, table.raw_name), wanted)
         silver_side = ArrowSide(silver, table.columns, table.keys, state.quarantined) if silver else _Empty(table)
         del silver
         checks.append(compare("silver", kept, silver_side, note))
@@ -204,9 +207,9 @@ def table_checks(settings: Settings, table: SourceTable, raw: RawZone, manifests
 def _postgres_or_empty(
     conn: psycopg.Connection, schema: str, table: SourceTable, columns: list[Column], excluded: list
 ) -> Side:
-    if not _staged(conn, schema, table.name):
+    if not _staged(conn, schema, table.raw_name):
         return _Empty(table)
-    return PostgresSide(conn, schema, table.name, columns, table.keys, excluded)
+    return PostgresSide(conn, schema, table.raw_name, columns, table.keys, excluded)
 
 
 class _Empty:
@@ -238,7 +241,9 @@ def batch_checks(settings: Settings, tables: list[str] | None = None) -> list[Ch
     manifests = raw.manifests()
     with postgres_connect(settings, settings.postgres.source_db, Role.REPLICATION) as conn:
         published = [
-            t for t in published_tables(conn, settings.replication.publication) if not tables or t.name in tables
+            t
+            for t in published_tables(conn, settings.replication.publication, settings.replication.home_schema)
+            if not tables or t.raw_name in tables
         ]
     with ThreadPoolExecutor(TABLES_AT_ONCE, thread_name_prefix="reconcile") as pool:
         done = pool.map(lambda t: _checks_or_failure(settings, t, raw, manifests), published)
@@ -251,12 +256,12 @@ def _checks_or_failure(settings: Settings, table: SourceTable, raw: RawZone, man
     empty = Fingerprint(0, 0)
     if not table.keys:
         reason = "no primary key at the source, so rows cannot be matched across hops (silver stops it too)"
-        return [Check(table.name, "all hops", empty, empty, error=reason)]
+        return [Check(table.raw_name, "all hops", empty, empty, error=reason)]
     try:
         return table_checks(settings, table, raw, manifests)
     except Exception as error:  # any failure of one table is that table's result
-        log.exception("reconciling %s failed", table.name)
-        return [Check(table.name, "all hops", empty, empty, error=f"{type(error).__name__}: {error}")]
+        log.exception("reconciling %s failed", table.raw_name)
+        return [Check(table.raw_name, "all hops", empty, empty, error=f"{type(error).__name__}: {error}")]
 
 
 def stream_checks(settings: Settings) -> list[Check]:

@@ -56,6 +56,7 @@ from services.replication.raw_zone import (
     format_lsn,
     now_utc,
     parse_lsn,
+    raw_table,
 )
 from services.replication.refusals import qualified, refusals
 from services.replication.slot_wait import create_logical_slot
@@ -78,6 +79,7 @@ Progress = Callable[[Manifest], None]
 class SourceTable:
     schema: str
     name: str
+    raw_name: str  # in the raw zone and every hop after it (`raw_zone.raw_table`)
     columns: tuple[ColumnType, ...]
     key: tuple[str, ...] = ()  # the primary key's columns (none: REPLICA IDENTITY FULL without one)
     column_ids: tuple[tuple[str, int], ...] = ()  # (name, attnum)
@@ -129,6 +131,7 @@ class NativeEngine:
         self.database = database or settings.postgres.source_db
         self.slot = settings.replication.slot
         self.publication = settings.replication.publication
+        self.home = settings.replication.home_schema  # its tables keep their names (`raw_zone.raw_table`)
         self.raw = RawZone(s3_client(settings), settings.s3.raw_bucket, source=self.database)
         self.step = step
         self.schemas: dict[str, TableSchema] = {}  # every published table, as this run found them
@@ -179,12 +182,12 @@ class NativeEngine:
                 log.error("%s: STOPPED: %s", table, error)
             tables = [t for t in published if qualified(t) not in result.stopped]
             self.left_out = {(t.schema, t.name) for t in published if qualified(t) in result.stopped}
-            self.schemas = {t.name: t.described for t in tables}
+            self.schemas = {t.raw_name: t.described for t in tables}
             if resync or not has_snapshot or latest is None:
                 latest = self._snapshot(conn, tables)
                 result.batches.append(latest)
                 report(latest)
-            result.retired = sorted(set(latest.schemas) - {t.name for t in published})
+            result.retired = sorted(set(latest.schemas) - {t.raw_name for t in published})
             for name in result.retired:
                 log.warning(
                     "%s left the publication (or the source): raw keeps what it holds, silver and the warehouse "
@@ -241,7 +244,8 @@ class NativeEngine:
             key = key_columns(conn, oid)
             ids = tuple((row[0], row[4]) for row in described)
             defaulted = frozenset(row[0] for row in described if row[5])
-            tables.append(SourceTable(schema, name, columns, key, ids, defaulted, row_filter))
+            named = raw_table(schema, name, self.settings.replication.home_schema)
+            tables.append(SourceTable(schema, name, named, columns, key, ids, defaulted, row_filter))
         return tables
 
     def _slot_exists(self, conn: psycopg.Connection) -> bool:
@@ -316,8 +320,8 @@ class NativeEngine:
                 for table in _largest_first(conn, tables)
             ]
             for table, copy in copies:
-                manifest.tables[table.name] = copy.result()
-                log.info("snapshot of %s.%s: %s rows", table.schema, table.name, manifest.tables[table.name].rows)
+                manifest.tables[table.raw_name] = copy.result()
+                log.info("snapshot of %s.%s: %s rows", table.schema, table.name, manifest.tables[table.raw_name].rows)
         self.step("snapshot_files")
         manifest.created_at = now_utc().isoformat()  # the moment the batch becomes visible
         self.raw.commit(manifest)
@@ -352,7 +356,7 @@ class NativeEngine:
         self, batches: pa.RecordBatchReader, table: SourceTable, manifest: Manifest, at: datetime, values: TextValues
     ) -> TableFiles:
         """Stream the table's record batches into one Parquet file, with the raw zone's columns."""
-        key = self.raw.file_key(table.name, manifest.batch_id, 0)
+        key = self.raw.file_key(table.raw_name, manifest.batch_id, 0)
         schema = pa.schema([pa.field(c.raw_name, c.arrow) for c in table.columns] + list(META_FIELDS))
         rows = 0
         with tempfile.TemporaryDirectory() as scratch:
@@ -416,7 +420,7 @@ class NativeEngine:
                 first, end = first or message.commit_lsn, message.end_lsn
                 first_at, last_at = first_at or message.commit_time, message.commit_time
                 for change in pending:
-                    for table, columns, row, unchanged, odd in _rows_of(change, relations, values):
+                    for table, columns, row, unchanged, odd in _rows_of(change, relations, values, self.home):
                         grouped.setdefault((table, columns), []).append(
                             (*row, message.commit_lsn, seq, message.commit_time, unchanged, odd)
                         )
@@ -495,7 +499,7 @@ def _stale(
         return []
     stale = []
     for table in tables:
-        known = latest.schemas.get(table.name)
+        known = latest.schemas.get(table.raw_name)
         added = {name for name, attnum in table.column_ids if known is None or known.columns.get(name) != attnum}
         retyped = known is not None and any(
             known.types.get(c.name, c.type_name) != c.type_name for c in table.columns if c.name not in added
@@ -541,16 +545,18 @@ def _without_left_out(
     return change if kept(change.relation_oid) else None
 
 
-def _rows_of(change: Change | Truncate, relations: dict[int, Relation], values: TextValues):
-    """(table, columns, (op, *values), unchanged column names or None, unrepresentable values
-    as (column, text) pairs or None) for each raw row a change becomes."""
+def _rows_of(change: Change | Truncate, relations: dict[int, Relation], values: TextValues, home: str):
+    """(raw table name, columns, (op, *values), unchanged column names or None, unrepresentable
+    values as (column, text) pairs or None) for each raw row a change becomes."""
     if isinstance(change, Truncate):
         for oid in change.relation_oids:
             relation = relations[oid]
             columns = _column_types(relation)
-            yield relation.table, columns, ("truncate", *([None] * len(columns))), None, None
+            table = raw_table(relation.schema, relation.table, home)
+            yield table, columns, ("truncate", *([None] * len(columns))), None, None
         return
     relation = relations[change.relation_oid]
+    table = raw_table(relation.schema, relation.table, home)
     columns = _column_types(relation)
 
     def typed(op: str, row: tuple) -> tuple[tuple, list[tuple[str, str]] | None]:
@@ -564,7 +570,7 @@ def _rows_of(change: Change | Truncate, relations: dict[int, Relation], values: 
         return tuple(converted), odd or None
 
     if change.op == "delete":
-        yield relation.table, columns, *typed("delete", change.old), None
+        yield table, columns, *typed("delete", change.old), None
         return
     new = change.new
     if change.old_is_whole_row:  # REPLICA IDENTITY FULL: the old row holds the values an update left untouched
@@ -573,12 +579,12 @@ def _rows_of(change: Change | Truncate, relations: dict[int, Relation], values: 
     if change.op == "update" and change.old is not None and _key(relation, change.old) != _key(relation, new):
         # the key changed: the old row is gone, and the new one keeps the old one's untouched values
         row, _ = typed("delete", change.old)
-        yield relation.table, columns, row, None, None
+        yield table, columns, row, None, None
         row, odd = typed("insert", new)
-        yield relation.table, columns, row, unchanged, odd
+        yield table, columns, row, unchanged, odd
     else:
         row, odd = typed(change.op, new)
-        yield relation.table, columns, row, unchanged, odd
+        yield table, columns, row, unchanged, odd
 
 
 def _key(relation: Relation, row: tuple) -> tuple:

@@ -30,6 +30,12 @@ columns hold the old key's values.
 type cannot hold exactly (a timestamp of year 10000, NaN in a numeric(p, s): see `types.py`);
 the column is NULL in the row. Silver quarantines such rows.
 
+Table names (`raw_table`): a table of the source's home schema (`shop`, the setting
+`SANDBOX_REPLICATION__HOME_SCHEMA`) keeps its name in the raw zone and every hop after it; a
+table of any other schema is named `<schema>__<table>`, so tables of one name in two schemas
+stay two tables. (Two published tables that would still share a name, `shop.a__b` and `a.b`,
+stop: `refusals.py`.)
+
 Column names (`raw_column`): a source column keeps its name in the raw zone unless the name
 could be taken for one of the pipeline's columns or read as something else by an engine: one
 that starts with `_`, or holds any of `` . ` ' " \ % ``. Such a name is stored as `__` and the
@@ -70,6 +76,11 @@ META_FIELDS = (
 META_COLUMNS = tuple(f.name for f in META_FIELDS)
 ESCAPED = "__"  # how an escaped source name starts in the raw zone; no pipeline column does
 _ENCODED = frozenset(".`'\"\\%")
+
+
+def raw_table(schema: str, table: str, home: str) -> str:
+    """A source table's name in the raw zone and every hop after it (see the module's docstring)."""
+    return table if schema == home else f"{schema}__{table}"
 
 
 def raw_column(name: str) -> str:

@@ -49,7 +49,7 @@ def _zoo(source, replicator):
     source.execute("DELETE FROM shop.zoo WHERE id = 5")
     source.commit()
     replicator.run_once()
-    table = next(t for t in published_tables(source, "shop_cdc") if t.name == "zoo")
+    table = next(t for t in published_tables(source, "shop_cdc", "shop") if t.name == "zoo")
     state = raw_state(raw_files(replicator.raw, "zoo", replicator.raw.manifests()), table.keys, None)
     return table, state
 

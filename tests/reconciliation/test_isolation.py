@@ -20,9 +20,9 @@ def test_a_table_that_cannot_be_compared_is_named_and_the_others_are_reported(mo
 
     monkeypatch.setattr(reconcile, "table_checks", checks_of)
     tables = [
-        reconcile.SourceTable("shop", "orders", ["order_id"], []),
-        reconcile.SourceTable("shop", "clash", ["id"], []),
-        reconcile.SourceTable("shop", "audit_log", [], []),
+        reconcile.SourceTable("shop", "orders", "orders", ["order_id"], []),
+        reconcile.SourceTable("shop", "clash", "clash", ["id"], []),
+        reconcile.SourceTable("shop", "audit_log", "audit_log", [], []),
     ]
     checks = [c for t in tables for c in reconcile._checks_or_failure(None, t, None, [])]
     assert [(c.table, c.ok) for c in checks] == [("orders", True), ("clash", False), ("audit_log", False)]

@@ -297,30 +297,35 @@ def test_the_replica_identity_index_is_the_key(engine, source) -> None:
     assert engine.run_once().batches[0].schemas["skus"].key == ["sku"]
 
 
-def test_two_tables_of_one_name_stop_alone_until_one_leaves_the_publication(engine, source) -> None:
-    """Raw, silver and the warehouse name a table by its name: two published namesakes in two
-    schemas would write into one table. Both stop, named with the fix; the rest goes on; once one
-    leaves the publication, the other is copied whole, rows written meanwhile included."""
+def test_tables_of_one_name_in_two_schemas_stay_two_tables(engine, source) -> None:
+    """A table outside the home schema is named <schema>__<table> in every hop: audit.ledger beside
+    shop.ledger is audit__ledger. Two tables that would still share a name (shop.audit__ledger
+    too) stop alone, named with the fix; once one leaves the publication, the other is copied
+    whole, rows written meanwhile included."""
     source.execute("CREATE SCHEMA audit")
     for schema in ("shop", "audit"):
         source.execute(f"CREATE TABLE {schema}.ledger (entry_id int PRIMARY KEY, note text)")
         source.execute(f"INSERT INTO {schema}.ledger VALUES (1, '{schema}')")
         source.execute(f"ALTER PUBLICATION shop_cdc ADD TABLE {schema}.ledger")
     source.commit()
-    first = engine.run_once()
-    assert set(first.stopped) == {"shop.ledger", "audit.ledger"}
-    assert "audit.ledger and shop.ledger are both published as 'ledger'" in first.stopped["shop.ledger"]
-    assert "ALTER PUBLICATION shop_cdc DROP TABLE shop.ledger" in first.stopped["shop.ledger"]
-    assert "ledger" not in first.batches[0].tables and first.batches[0].tables["orders"].rows > 0
-    source.execute("INSERT INTO shop.ledger VALUES (2, 'while stopped')")
-    source.execute("ALTER PUBLICATION shop_cdc DROP TABLE audit.ledger")
+    assert engine.run_once().stopped == {}
+    assert raw_state(engine, "ledger", "entry_id") == {1: {"entry_id": 1, "note": "shop"}}
+    assert raw_state(engine, "audit__ledger", "entry_id") == {1: {"entry_id": 1, "note": "audit"}}
+    source.execute("CREATE TABLE shop.audit__ledger (entry_id int PRIMARY KEY, note text)")
+    source.execute("INSERT INTO shop.audit__ledger VALUES (1, 'clash')")
+    source.execute("ALTER PUBLICATION shop_cdc ADD TABLE shop.audit__ledger")
     source.commit()
-    second = engine.run_once()
-    assert second.stopped == {}
-    assert raw_state(engine, "ledger", "entry_id") == {
-        1: {"entry_id": 1, "note": "shop"},
-        2: {"entry_id": 2, "note": "while stopped"},
-    }
+    clash = engine.run_once()
+    assert set(clash.stopped) == {"shop.audit__ledger", "audit.ledger"}
+    assert "audit.ledger and shop.audit__ledger would both be named 'audit__ledger'" in clash.stopped["audit.ledger"]
+    assert "ALTER PUBLICATION shop_cdc DROP TABLE shop.audit__ledger" in clash.stopped["shop.audit__ledger"]
+    assert clash.summary().endswith("; 2 tables STOPPED")
+    source.execute("UPDATE audit.ledger SET note = 'while stopped'")
+    source.execute("ALTER PUBLICATION shop_cdc DROP TABLE shop.audit__ledger")
+    source.commit()
+    assert engine.run_once().stopped == {}
+    assert raw_state(engine, "audit__ledger", "entry_id") == {1: {"entry_id": 1, "note": "while stopped"}}
+    assert raw_state(engine, "ledger", "entry_id") == {1: {"entry_id": 1, "note": "shop"}}
 
 
 def test_any_column_name_reaches_the_raw_zone_without_touching_its_own_columns(engine, source) -> None:
