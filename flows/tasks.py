@@ -14,10 +14,23 @@ from functools import cache
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from services.platform.settings import Settings, load_settings
 
 RETRY = {"retries": 2, "retry_delay_seconds": [5, 20], "cache_policy": NO_CACHE}
+
+
+class TablesStopped(RuntimeError):
+    """Tables a stage refused for what they are (a name clash, a schema change the warehouse cannot
+    take), each named with its fix; every other table went on. A rerun would meet the same."""
+
+
+def _unless_tables_stopped(task: object, task_run: object, state: State) -> bool:
+    return not isinstance(state.data, TablesStopped)
+
+
+REFUSING = {**RETRY, "retry_condition_fn": _unless_tables_stopped}  # a failure of the services still retries
 
 
 @cache
@@ -51,7 +64,7 @@ def tick_source(
             "deleted": sum(result.deleted.values())}  # fmt: skip
 
 
-@task(name="replicate source to raw", **RETRY, timeout_seconds=3600)
+@task(name="replicate source to raw", **REFUSING, timeout_seconds=3600)
 def replicate(profile: str | None = None) -> dict[str, float]:
     """With the engine `SANDBOX_REPLICATION__ENGINE` names (native, or an Airbyte server)."""
     from services.replication import stage
@@ -59,7 +72,7 @@ def replicate(profile: str | None = None) -> dict[str, float]:
     result = stage.replicate(settings(profile), on_batch=lambda m: get_run_logger().info("batch %s", m.batch_id))
     get_run_logger().info("replicated %s", result.summary() if result.rows else "nothing (raw is up to date)")
     if stopped := [f"{table}: {error}" for table, error in result.stopped.items()]:  # every other table went on
-        raise RuntimeError("tables stopped in replication: " + "; ".join(stopped))
+        raise TablesStopped("tables stopped in replication: " + "; ".join(stopped))
     return {"rows": result.rows, "lag_seconds": result.lag_seconds or 0.0}
 
 
@@ -82,7 +95,7 @@ def maintain_lake(profile: str | None = None) -> dict[str, dict[str, int]]:
     return maintain(settings(profile))
 
 
-@task(name="load the warehouse", **RETRY, timeout_seconds=3600)
+@task(name="load the warehouse", **REFUSING, timeout_seconds=3600)
 def load_warehouse(full_refresh: bool = False, profile: str | None = None) -> dict[str, int]:
     from services.warehouse.stage import load_lake
 
@@ -90,7 +103,7 @@ def load_warehouse(full_refresh: bool = False, profile: str | None = None) -> di
     for r in results:
         get_run_logger().info(r.summary())
     if stopped := [r.summary() for r in results if r.error]:
-        raise RuntimeError("lake tables stopped: " + "; ".join(stopped))
+        raise TablesStopped("lake tables stopped: " + "; ".join(stopped))
     return {r.table: r.upserts + r.deletes for r in results}
 
 
