@@ -95,13 +95,23 @@ class WarehouseLoader:
         self._ensure_loads_table()
 
     def load_table(self, name: str, full_refresh: bool = False) -> LoadResult:
-        """Load one lake table (after `prepare`); a schema change it cannot take is its result's error."""
+        """Load one lake table (after `prepare`); whatever stops it (a schema change it cannot take,
+        a value the warehouse refuses) is its result's error, and the other tables go on."""
         table = next(t for t in self.tables if t.name == name)
         started = time.monotonic()
         try:
             result = self._load(table, full_refresh)
         except WarehouseSchemaError as error:
             result = LoadResult(table.name, error=str(error))
+        except (psycopg.OperationalError, OSError):
+            raise  # the warehouse or the store is unreachable: no table would load, and the task retries
+        except Exception as error:  # anything else stops this table alone; its transaction rolled back
+            log.exception("lake table %s stopped", table.name)
+            result = LoadResult(
+                table.name,
+                error=f"{type(error).__name__}: {error} (the log has the whole error; the table keeps its last load, "
+                "and the next `sandbox transform` loads it from there once the cause is fixed)",
+            )
         result.seconds = time.monotonic() - started
         log.info(result.summary())
         return result

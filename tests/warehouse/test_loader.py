@@ -118,6 +118,30 @@ def test_a_failed_load_leaves_the_table_and_its_bookmark(
     assert lake_rows(warehouse, schema, "orders", "order_id").keys() == source_rows(source, "orders").keys()
 
 
+def test_a_table_that_fails_to_load_stops_alone(
+    replicator, job, source, loader, warehouse, warehouse_settings, monkeypatch
+) -> None:
+    """A failure that is not the warehouse being away (here a value it refuses) is that table's
+    result, named with the cause; the other tables load exactly."""
+    replicator.run_once()
+    job.run()
+    load = loader_module.WarehouseLoader._load
+
+    def refusing(self, table, full_refresh):
+        if table.name == "products":
+            raise ValueError("invalid byte sequence for encoding UTF8: 0x00")
+        return load(self, table, full_refresh)
+
+    monkeypatch.setattr(loader_module.WarehouseLoader, "_load", refusing)
+    results = {r.table: r for r in loader.run()}
+    assert {name for name, r in results.items() if r.error} == {"products"}
+    assert results["products"].error.startswith("ValueError: invalid byte sequence for encoding UTF8: 0x00")
+    schema = warehouse_settings.warehouse.lake_schema
+    for table in ("customers", "orders", "payments"):
+        key = PRIMARY_KEYS[table]
+        assert lake_rows(warehouse, schema, table, key).keys() == source_rows(source, table).keys(), table
+
+
 def test_new_source_column_reaches_the_warehouse(replicator, job, source, loader, warehouse, warehouse_settings):
     schema = warehouse_settings.warehouse.lake_schema
     replicator.run_once()
