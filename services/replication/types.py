@@ -136,7 +136,7 @@ class TextValues:
             loader = self._transformer.get_loader(column.type_oid, Format.TEXT)
         try:
             value = loader.load(text.encode())
-        except (psycopg.DataError, OverflowError, ValueError):  # years outside 1-9999, infinity, 24:00
+        except (psycopg.DataError, OverflowError, ValueError):  # years outside 1-9999, infinity
             raise Unrepresentable(text) from None
         if column.is_array:
             if any(isinstance(v, list) for v in value):
