@@ -80,10 +80,7 @@ def fuzz(scratch_source, spark, settings) -> Fuzz:
 @given(data=st.data())
 @hypothesis_settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_any_schema_reaches_the_warehouse_exactly_or_waits_in_quarantine(fuzz: Fuzz, data: st.DataObject) -> None:
-    from services.lakehouse.silver import SilverJob
-    from services.reconciliation.reconcile import reconcile
     from services.replication.native import NativeEngine
-    from services.warehouse.stage import load_lake
 
     spec = data.draw(tables(fuzz.types), label="table")
     spec.name = f"{spec.name}_{next(_numbers)}"  # examples share the database
@@ -95,11 +92,7 @@ def test_any_schema_reaches_the_warehouse_exactly_or_waits_in_quarantine(fuzz: F
     for step in data.draw(steps(), label="steps"):
         source.apply(step)
     assert engine.run_once().stopped == {}
-    stopped = [r.summary() for r in SilverJob(fuzz.spark, fuzz.settings).run() if r.error]
-    assert not stopped, stopped
-    assert not [r.summary() for r in load_lake(fuzz.settings, [spec.raw_name]) if r.error]
-    reconcile(fuzz.settings, stream=False, tables=[spec.raw_name])  # raises naming the hop and cells that differ
-    assert_warehouse_holds_the_source(fuzz, spec)
+    assert_every_hop_holds_the_source(fuzz, spec)
 
 
 def test_every_type_of_the_catalog_reaches_the_warehouse_exactly(fuzz: Fuzz) -> None:
@@ -107,10 +100,7 @@ def test_every_type_of_the_catalog_reaches_the_warehouse_exactly(fuzz: Fuzz) -> 
     two rows of values each type accepts and a row of NULLs, an update and a delete: every hop
     reconciles, every cell of the warehouse is the source's. Types whose input takes no text
     (the planner's internal ones) hold NULLs, and are the only ones that do. About 190 columns."""
-    from services.lakehouse.silver import SilverJob
-    from services.reconciliation.reconcile import reconcile
     from services.replication.native import NativeEngine
-    from services.warehouse.stage import load_lake
 
     role = fuzz.source.execute("SELECT current_user").fetchone()[0]
     columns, values = [ColumnSpec("id", CatalogType("integer", "N", True), False)], {}
@@ -141,10 +131,7 @@ def test_every_type_of_the_catalog_reaches_the_warehouse_exactly(fuzz: Fuzz) -> 
     fuzz.source.execute(sql.SQL("UPDATE {} SET {} WHERE id = 1").format(table, sql.SQL(", ").join(assignments)))
     fuzz.source.execute(sql.SQL("DELETE FROM {} WHERE id = 3").format(table))
     assert engine.run_once().stopped == {}
-    assert not [r.summary() for r in SilverJob(fuzz.spark, fuzz.settings).run() if r.error]
-    assert not [r.summary() for r in load_lake(fuzz.settings, [spec.raw_name]) if r.error]
-    reconcile(fuzz.settings, stream=False, tables=[spec.raw_name])
-    assert_warehouse_holds_the_source(fuzz, spec)
+    assert_every_hop_holds_the_source(fuzz, spec)
     null_only = sorted({c.type.name for c in spec.columns if not values[c.name]})
     # the planner's own types take no text; xml takes none on a server built without libxml (the embedded one)
     assert [n for n in null_only if not n.startswith("pg_") and n not in ("gtsvector", "xml")] == [], null_only
@@ -261,6 +248,20 @@ class Source:
             sql.SQL("{} = {}").format(sql.Identifier(k.name), sql.Literal(v))
             for k, v in zip(self.spec.keys, self.key_values(row), strict=True)
         )
+
+
+def assert_every_hop_holds_the_source(fuzz: Fuzz, spec: TableSpec) -> None:
+    """Silver and the warehouse load take the replicated table without stopping it; `reconcile`
+    finds raw, silver and the warehouse equal to the source; and so does the fuzzer's own check."""
+    from services.lakehouse.silver import SilverJob
+    from services.reconciliation.reconcile import reconcile
+    from services.warehouse.stage import load_lake
+
+    stopped = [r.summary() for r in SilverJob(fuzz.spark, fuzz.settings).run() if r.error]
+    assert not stopped, stopped
+    assert not [r.summary() for r in load_lake(fuzz.settings, [spec.raw_name]) if r.error]
+    reconcile(fuzz.settings, stream=False, tables=[spec.raw_name])  # raises naming the hop and cells that differ
+    assert_warehouse_holds_the_source(fuzz, spec)
 
 
 def assert_warehouse_holds_the_source(fuzz: Fuzz, spec: TableSpec) -> None:
